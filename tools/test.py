@@ -1,0 +1,74 @@
+"""Evaluate an MPT model (mmpose's tools/test.py usage).
+
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out results.json] [--cfg-options ...]
+    tools/dist_test.sh CONFIG CHECKPOINT GPUS [same args]
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
+
+from mmengine.config import Config, DictAction  # noqa: E402
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Evaluate an MPT mesh model')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='the directory to save evaluation results')
+    parser.add_argument('--out', help='the file to save metric results (.json)')
+    parser.add_argument('--dump', help='dump predictions to a pickle file for offline evaluation')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override settings in the config, key=value pairs (xxx=yyy format)')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
+                        help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
+    cfg.launcher = args.launcher
+    cfg.load_from = args.checkpoint
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    if args.dump is not None:
+        assert args.dump.endswith(('.pkl', '.pickle')), 'the dump file must be a pkl file'
+        dump_metric = dict(type='DumpResults', out_file_path=args.dump)
+        if isinstance(cfg.test_evaluator, (list, tuple)):
+            cfg.test_evaluator = [*cfg.test_evaluator, dump_metric]
+        else:
+            cfg.test_evaluator = [cfg.test_evaluator, dump_metric]
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    return cfg
+
+
+def main() -> None:
+    args = parse_args()
+    import mmpose_mpt  # noqa: F401  registers the plugin's components
+    from mmengine.fileio import dump
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+
+    from mmpose_mpt.utils import adapt_cfg_to_device
+
+    cfg = adapt_cfg_to_device(merge_args(Config.fromfile(args.config), args))
+    if not osp.isfile(args.checkpoint):
+        raise SystemExit(f'checkpoint not found: {args.checkpoint}')
+    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    metrics = runner.test()
+    if args.out is not None and runner.rank == 0:
+        dump(metrics, args.out)
+        print(f'metrics written to {args.out}')
+
+
+if __name__ == '__main__':
+    main()
