@@ -1,0 +1,77 @@
+"""The plugin installs, imports and registers its components into mmpose's registries."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mmengine.registry import init_default_scope
+
+REPO = Path(__file__).resolve().parents[1]
+
+REGISTERED = {
+    'MODELS': ['MeshEstimator', 'MPTHead', 'MPTLoss', 'MoCapHeatmapPreprocessor'],
+    'DATASETS': ['MoCapHeatmapDataset'],
+    'TRANSFORMS': ['RandomVirtualCamera', 'MaskedHeatmapModeling', 'PackMeshInputs'],
+    'METRICS': ['MeshMetric'],
+    'HOOKS': ['NonFiniteLossHook'],
+}
+
+
+@pytest.mark.parametrize('registry,names', sorted(REGISTERED.items()))
+def test_components_registered_in_mmpose_scope(registry, names):
+    import mmpose.registry as mmpose_registry
+
+    import mmpose_mpt  # noqa: F401
+    init_default_scope('mmpose')
+    reg = getattr(mmpose_registry, registry)
+    for name in names:
+        assert reg.get(name) is not None, f'{name} not in mmpose {registry}'
+
+
+def test_custom_imports_in_a_fresh_interpreter():
+    """What a config's custom_imports does: a fresh process imports the plugin by name."""
+    code = ('from mmengine.utils import import_modules_from_strings as imp;'
+            "imp(['mmpose_mpt'], allow_failed_imports=False);"
+            'from mmpose.registry import MODELS;'
+            "assert MODELS.get('MPTHead') is not None;"
+            'import sys; assert "torchvision" not in sys.modules, "torchvision must not be imported"')
+    subprocess.run([sys.executable, '-c', code], check=True, cwd=REPO)
+
+
+def test_version_and_setup_metadata():
+    import mmpose_mpt
+    assert mmpose_mpt.__version__.count('.') == 2
+    out = subprocess.run([sys.executable, 'setup.py', '--version'], cwd=REPO, capture_output=True,
+                         text=True, check=True).stdout.strip().splitlines()[-1]
+    assert out == mmpose_mpt.__version__
+
+
+def test_setup_env_reports_the_python_it_uses():
+    out = subprocess.run(['bash', 'tools/setup_env.sh', '--which-python'], cwd=REPO,
+                         capture_output=True, text=True, check=True).stdout.strip()
+    assert out.endswith('/bin/python')
+
+
+@pytest.mark.parametrize('tool', ['train.py', 'test.py'])
+def test_launch_tools_have_mmpose_usage(tool):
+    out = subprocess.run([sys.executable, f'tools/{tool}', '--help'], cwd=REPO, capture_output=True,
+                         text=True, check=True).stdout
+    for flag in ('--work-dir', '--cfg-options', '--launcher'):
+        assert flag in out
+    if tool == 'train.py':
+        assert '--resume' in out and '--amp' in out
+
+
+def test_dist_train_honours_multi_node_variables(tmp_path):
+    """dist_train.sh passes NNODES / NODE_RANK / PORT / MASTER_ADDR to torchrun (checked with a fake python)."""
+    fake = tmp_path / 'python'
+    fake.write_text('#!/usr/bin/env bash\necho "$@"\n')
+    fake.chmod(0o755)
+    env = {'PATH': '/usr/bin:/bin', 'PYTHON': str(fake), 'NNODES': '2', 'NODE_RANK': '1',
+           'PORT': '29555', 'MASTER_ADDR': '10.1.2.3'}
+    out = subprocess.run(['bash', 'tools/dist_train.sh', 'cfg.py', '4', '--amp'], cwd=REPO, env=env,
+                         capture_output=True, text=True, check=True).stdout
+    for piece in ('-m torch.distributed.run', '--nnodes=2', '--node_rank=1', '--master_port=29555',
+                  '--master_addr=10.1.2.3', '--nproc_per_node=4', 'cfg.py', '--launcher pytorch',
+                  '--amp'):
+        assert piece in out, piece
