@@ -1,0 +1,6 @@
+"""Functional evaluation metrics (numpy; torch tensors accepted)."""
+from .mpjpe import (MetricInputError, f_score, mpjpe, nearest_neighbour_distances, pa_align,
+                    root_align)
+
+__all__ = ['MetricInputError', 'mpjpe', 'pa_align', 'root_align', 'f_score',
+           'nearest_neighbour_distances']
