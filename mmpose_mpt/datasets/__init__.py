@@ -1,0 +1,5 @@
+from . import transforms  # noqa: F401
+from .amass_index import (AmassFileError, MoCapIndex, MoCapIndexError,  # noqa: F401
+                          prepare_amass)
+from .mocap_heatmap_dataset import MoCapHeatmapDataset  # noqa: F401
+from .toy_mocap import make_toy_mocap  # noqa: F401
