@@ -1,0 +1,522 @@
+"""Chumpy-free reading, validation and writing of SMPL-family body-model files.
+
+The official SMPL / SMPL-H / MANO ``.pkl`` files are Python-2 pickles (hence ``encoding='latin1'``) that
+hold some arrays as `chumpy <https://github.com/mattloper/chumpy>`_ objects (e.g. ``shapedirs`` is a
+``chumpy.ch.Ch``) and ``J_regressor`` as a ``scipy.sparse`` matrix. chumpy does not install on current
+Pythons, so :func:`load_body_model_file` unpickles with a restricted :class:`pickle.Unpickler` that
+
+* maps every ``chumpy.*`` class to a stand-in that only records its pickled state (a ``Ch`` pickles its
+  value as the ndarray ``state['x']``; derived nodes such as ``chumpy.reordering.Select`` or
+  ``chumpy.ch_ops.add`` pickle their operands, which are evaluated here with numpy);
+* maps every ``scipy.sparse.*`` matrix class to a stand-in rebuilt as a *dense* ndarray from its state
+  (``data``/``indices``/``indptr``/``_shape``), so old pickles that name removed scipy modules load too;
+* refuses to call anything else than numpy's array reconstructors and a few builtins: loading a body
+  model never runs code from the file.
+
+``.npz`` files are read with ``allow_pickle=False``. All errors are one :class:`BodyModelFileError`
+(a ``ValueError``; :class:`BodyModelFileNotFoundError` also is a ``FileNotFoundError``) whose message
+names the file and the problem.
+
+Array conventions (SMPL, V = 6890 vertices, J = 24 joints, metres, y-up template):
+``v_template`` (V, 3), ``f`` (F, 3) vertex indices, ``J_regressor`` (J, V), ``weights`` (V, J),
+``kintree_table`` (2, J) (row 0 = parent ids, root parent stored as 2**32 - 1), ``shapedirs`` (V, 3, S),
+``posedirs`` (V, 3, 9 * (J - 1)); MANO adds ``hands_components`` (N, 45), ``hands_mean`` (45,).
+"""
+import io
+import os
+import os.path as osp
+import pickle
+import warnings
+import zipfile
+from typing import Any, Dict, Optional, Sequence, Tuple
+
+import numpy as np
+
+__all__ = [
+    'BodyModelFileError', 'BodyModelFileNotFoundError', 'load_body_model_file', 'save_body_model_file',
+    'validate_body_model', 'resolve_model_file', 'GENDERS', 'normalize_gender'
+]
+
+GENDERS: Tuple[str, ...] = ('neutral', 'male', 'female')  # index = the datasets' gender id
+
+# Keys every linear-blend-skinned body model (SMPL, SMPL-H, MANO) must have.
+REQUIRED_KEYS: Tuple[str, ...] = ('v_template', 'f', 'J_regressor', 'weights', 'kintree_table',
+                                  'shapedirs', 'posedirs')
+MANO_KEYS: Tuple[str, ...] = ('hands_components', 'hands_mean')
+
+
+class BodyModelFileError(ValueError):
+    """A body-model (or joint-regressor) file is unreadable, not a body model, or inconsistent."""
+
+
+class BodyModelFileNotFoundError(BodyModelFileError, FileNotFoundError):
+    """The body-model (or joint-regressor) file does not exist."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Restricted unpickling
+# --------------------------------------------------------------------------------------------------
+class _Pickled:
+    """Stand-in for an object of a class we do not import: records constructor args and state."""
+
+    _qualname = '?'
+    _args: tuple = ()
+    _state: dict = {}
+
+    def __new__(cls, *args, **kwargs):
+        obj = object.__new__(cls)
+        obj.__dict__['_args'] = args
+        obj.__dict__['_state'] = {}
+        return obj
+
+    def __init__(self, *args, **kwargs):  # REDUCE calls cls(*args); keep them (done in __new__)
+        pass
+
+    def __setstate__(self, state):
+        if isinstance(state, tuple) and len(state) == 2:  # (dict state, slot state)
+            state = {**(state[0] or {}), **(state[1] or {})}
+        self.__dict__['_state'] = state if isinstance(state, dict) else {'_state': state}
+
+    @property
+    def _items(self) -> dict:
+        return self.__dict__.setdefault('_items', {})
+
+    def __setitem__(self, key, value):  # pickles of dict subclasses use SETITEMS
+        self._items[key] = value
+
+    def append(self, value):  # ... and of list subclasses APPENDS
+        self._items[len(self._items)] = value
+
+    def extend(self, values):
+        for v in values:
+            self.append(v)
+
+    def __repr__(self):
+        return f'<pickled {self._qualname}>'
+
+
+class _ChumpyObject(_Pickled):
+    """Stand-in for ``chumpy.*`` classes."""
+
+
+class _SparseMatrix(_Pickled):
+    """Stand-in for ``scipy.sparse.*`` matrices / arrays."""
+
+
+class _UnknownObject(_Pickled):
+    """Stand-in for any other class: never instantiated for real, dropped from the result."""
+
+
+_STANDIN_CACHE: Dict[Tuple[type, str], type] = {}
+
+
+def _standin(base: type, module: str, name: str) -> type:
+    key = (base, f'{module}.{name}')
+    if key not in _STANDIN_CACHE:
+        _STANDIN_CACHE[key] = type(name, (base, ), {'_qualname': f'{module}.{name}'})
+    return _STANDIN_CACHE[key]
+
+
+def _numpy_global(module: str, name: str):
+    """Resolve numpy's array-reconstruction helpers across numpy 1.x (``numpy.core``) and 2.x
+    (``numpy._core``) pickles."""
+    import importlib
+    tail = module.split('.', 2)[2] if module.count('.') >= 2 else ''
+    for prefix in ('numpy.core', 'numpy._core'):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter('ignore')
+                mod = importlib.import_module(f'{prefix}.{tail}' if tail else prefix)
+            return getattr(mod, name)
+        except (ImportError, AttributeError):
+            continue
+    raise pickle.UnpicklingError(f'cannot resolve {module}.{name}')
+
+
+_SAFE_BUILTINS = {'set', 'frozenset', 'slice', 'complex', 'bytearray', 'bytes', 'object', 'list', 'dict',
+                  'tuple', 'int', 'float', 'str', 'bool', 'range'}
+_NUMPY_NAMES = {'_reconstruct', 'scalar', '_frombuffer'}
+
+
+class _BodyModelUnpickler(pickle.Unpickler):
+    """Unpickler that resolves only numpy array reconstruction and a few builtins; chumpy and scipy
+    sparse classes become stand-ins (see module docstring)."""
+
+    def find_class(self, module: str, name: str):
+        root = module.split('.')[0]
+        if root == 'chumpy':
+            return _standin(_ChumpyObject, module, name)
+        if module.startswith('scipy.sparse'):
+            return _standin(_SparseMatrix, module, name)
+        if root == 'numpy':
+            if module in ('numpy', ) and name in ('ndarray', 'dtype'):
+                return getattr(np, name)
+            if module.startswith(('numpy.core', 'numpy._core')) and name in _NUMPY_NAMES:
+                return _numpy_global(module, name)
+            if module == 'numpy' and hasattr(np, name) and isinstance(getattr(np, name), type) and \
+                    issubclass(getattr(np, name), np.generic):  # dtype classes, e.g. numpy.float64
+                return getattr(np, name)
+        if module in ('builtins', '__builtin__') and name in _SAFE_BUILTINS:
+            import builtins
+            return getattr(builtins, name)
+        if module == '_codecs' and name == 'encode':  # Python-3 protocol-2 pickles of bytes
+            import codecs
+            return codecs.encode
+        if module == 'copy_reg' or module == 'copyreg':
+            if name == '_reconstructor':
+                import copyreg
+                return copyreg._reconstructor
+        if module == 'collections' and name in ('OrderedDict', 'defaultdict'):
+            import collections
+            return getattr(collections, name)
+        return _standin(_UnknownObject, module, name)
+
+
+# --------------------------------------------------------------------------------------------------
+# Turning stand-ins into numpy
+# --------------------------------------------------------------------------------------------------
+class _Unconvertible(Exception):
+    pass
+
+
+def _sparse_to_dense(obj: _SparseMatrix) -> np.ndarray:
+    st = obj._state
+    name = obj._qualname.rsplit('.', 1)[-1]
+    shape = st.get('_shape', st.get('shape'))
+    if shape is None:
+        raise _Unconvertible(f'{obj._qualname} without a shape')
+    shape = tuple(int(s) for s in shape)
+    data = np.asarray(_to_numpy(st['data']))
+    out = np.zeros(shape, dtype=data.dtype if data.size else np.float64)
+    fmt = name.split('_')[0]
+    if fmt in ('csc', 'csr'):
+        indices = np.asarray(_to_numpy(st['indices'])).astype(np.int64)
+        indptr = np.asarray(_to_numpy(st['indptr'])).astype(np.int64)
+        counts = np.diff(indptr)
+        major = np.repeat(np.arange(len(counts)), counts)
+        rows, cols = (indices, major) if fmt == 'csc' else (major, indices)
+    elif fmt == 'coo':
+        if 'coords' in st:
+            rows, cols = (np.asarray(_to_numpy(c)).astype(np.int64) for c in st['coords'])
+        else:
+            rows = np.asarray(_to_numpy(st['row'])).astype(np.int64)
+            cols = np.asarray(_to_numpy(st['col'])).astype(np.int64)
+    else:
+        raise _Unconvertible(f'unsupported sparse format {obj._qualname}')
+    np.add.at(out, (rows, cols), data)  # add: duplicate entries sum, as in scipy
+    return out
+
+
+def _chumpy_to_numpy(obj: _ChumpyObject) -> np.ndarray:
+    st, name = obj._state, obj._qualname.rsplit('.', 1)[-1]
+
+    def val(key):
+        if key not in st:
+            raise _Unconvertible(f'{obj._qualname} lacks its operand {key!r}')
+        return _to_numpy(st[key])
+
+    if name in ('Ch', 'ChHandle'):  # a leaf: its value is the pickled array 'x'
+        return np.asarray(val('x'))
+    if name == 'Select':
+        r = np.asarray(val('a')).ravel()[np.asarray(val('idxs'))].copy()
+        return r.reshape(st['preferred_shape']) if st.get('preferred_shape') is not None else r
+    if name == 'Reshape':
+        return np.asarray(val('a')).reshape(st['newshape'])
+    if name == 'transpose':
+        return np.transpose(val('a'), st.get('axes'))
+    if name in ('add', 'subtract', 'multiply', 'dot'):
+        a, b = val('a'), val('b')
+        return {'add': np.add, 'subtract': np.subtract, 'multiply': np.multiply, 'dot': np.dot}[name](a, b)
+    if name in ('divide', 'NanDivide'):
+        return np.divide(val('x1'), val('x2'))
+    if name == 'negative':
+        return -np.asarray(val('x'))
+    if name == 'MatVecMult':
+        vec = np.asarray(val('vec'))
+        r = np.asarray(val('mtx')).dot(vec.ravel())
+        return r.reshape(-1, vec.shape[1]) if vec.ndim > 1 and vec.shape[1] > 1 else r
+    raise _Unconvertible(f'unsupported chumpy object {obj._qualname}')
+
+
+def _to_numpy(obj: Any) -> Any:
+    """Recursively turn stand-ins into ndarrays; containers keep their structure."""
+    if isinstance(obj, (_ChumpyObject, _SparseMatrix)):
+        try:
+            return _chumpy_to_numpy(obj) if isinstance(obj, _ChumpyObject) else _sparse_to_dense(obj)
+        except (KeyError, ValueError, TypeError, IndexError, AttributeError) as e:
+            raise _Unconvertible(f'{obj._qualname}: {type(e).__name__}: {e}') from None
+    if isinstance(obj, _UnknownObject):
+        raise _Unconvertible(f'object of class {obj._qualname}')
+    if isinstance(obj, np.ndarray) and obj.dtype == object:
+        try:
+            return np.array([_to_numpy(o) for o in obj.ravel()], dtype=object).reshape(obj.shape)
+        except ValueError:
+            return obj
+    if isinstance(obj, dict):
+        return {k: _to_numpy(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to_numpy(v) for v in obj)
+    return obj
+
+
+# --------------------------------------------------------------------------------------------------
+# Public API
+# --------------------------------------------------------------------------------------------------
+def _sniff(path: str) -> str:
+    ext = osp.splitext(path)[1].lower()
+    if ext in ('.pkl', '.pickle'):
+        return 'pkl'
+    if ext == '.npz':
+        return 'npz'
+    raise BodyModelFileError(f'{path}: unsupported body-model file type {ext or "(no extension)"!r} '
+                             '(expected .pkl or .npz)')
+
+
+def _load_pickle(path: str) -> dict:
+    with open(path, 'rb') as fh:
+        raw = fh.read()
+    try:
+        obj = _BodyModelUnpickler(io.BytesIO(raw), encoding='latin1').load()
+    except Exception as e:  # noqa: BLE001 - corrupt pickles raise many types; one clear error
+        kind = 'truncated' if isinstance(e, EOFError) or 'truncated' in str(e) else 'not a valid pickle'
+        raise BodyModelFileError(f'{path}: cannot read body-model pickle ({kind}: {type(e).__name__}: '
+                                 f'{e})') from None
+    if isinstance(obj, _Pickled) and obj._items:
+        obj = dict(obj._items)
+    if not isinstance(obj, dict):
+        raise BodyModelFileError(f'{path}: not a body-model file (the pickle holds a '
+                                 f'{getattr(obj, "_qualname", type(obj).__name__)}, expected a dict of arrays)')
+    return obj
+
+
+def _load_npz(path: str) -> dict:
+    try:
+        z = np.load(path, allow_pickle=False)
+    except Exception as e:  # noqa: BLE001
+        raise BodyModelFileError(f'{path}: cannot read .npz body-model file ({type(e).__name__}: {e})'
+                                 ) from None
+    if not isinstance(z, np.lib.npyio.NpzFile):
+        raise BodyModelFileError(f'{path}: not an .npz archive (holds a single {type(z).__name__})')
+    out, skipped = {}, []
+    with z:
+        for k in z.files:
+            try:
+                out[k] = z[k]
+            except ValueError:  # object arrays need pickle: not needed by any body model
+                skipped.append(k)
+            except (zipfile.BadZipFile, OSError, EOFError) as e:
+                raise BodyModelFileError(f'{path}: corrupt .npz entry {k!r} ({type(e).__name__}: {e})'
+                                         ) from None
+    if skipped:
+        warnings.warn(f'{path}: skipped object (pickled) arrays {skipped}')
+    return out
+
+
+def load_body_model_file(path: str) -> Dict[str, Any]:
+    """Load a body-model file without chumpy.
+
+    Args:
+        path: ``.pkl`` (official SMPL/SMPL-H/MANO pickles incl. chumpy objects and Python-2 latin1
+            strings, or plain numpy pickles) or ``.npz``.
+
+    Returns:
+        dict name -> value: chumpy objects and ``scipy.sparse`` matrices become dense ``np.ndarray``
+        (values identical to the source), other arrays keep their dtype, 0-d string arrays become
+        ``str``; entries that hold objects of other classes are dropped (with a warning).
+
+    Raises:
+        BodyModelFileNotFoundError: the file does not exist.
+        BodyModelFileError: wrong type, unreadable, truncated, or not a dict of arrays.
+    """
+    path = os.fspath(path)
+    if not osp.isfile(path):
+        raise BodyModelFileNotFoundError(f'{path}: body-model file not found')
+    fmt = _sniff(path)
+    raw = _load_pickle(path) if fmt == 'pkl' else _load_npz(path)
+    out, dropped = {}, []
+    for k, v in raw.items():
+        k = k.decode('latin1') if isinstance(k, bytes) else str(k)
+        try:
+            v = _to_numpy(v)
+        except _Unconvertible as e:
+            if k in REQUIRED_KEYS + MANO_KEYS:
+                raise BodyModelFileError(f'{path}: cannot convert {k!r} to an array ({e})') from None
+            dropped.append(f'{k} ({e})')
+            continue
+        if isinstance(v, np.ndarray) and v.ndim == 0 and v.dtype.kind in 'US':
+            v = str(v)
+        out[k] = v
+    if dropped:
+        # Only warn: e.g. training-info dicts do not matter, missing *required* arrays are caught by
+        # validate_body_model with a clear message.
+        warnings.warn(f'{path}: dropped entries that are not arrays: {dropped}')
+    return out
+
+
+def save_body_model_file(path: str, arrays: Dict[str, Any]) -> Dict[str, Any]:
+    """Write a chumpy-free body-model file.
+
+    ``.pkl``: a plain pickle of a dict of numpy arrays / strings / numbers (loadable by
+    ``smplx.SMPL(model_path=...)`` and ``smplx.MANO(model_path=..., ext='pkl')``). ``.npz``: the same
+    arrays (strings as 0-d unicode arrays), readable with ``allow_pickle=False``. Values that are
+    neither arrays, strings nor numbers (e.g. nested dicts) are left out.
+
+    Returns:
+        the dict that was written.
+    """
+    path = os.fspath(path)
+    fmt = osp.splitext(path)[1].lower()
+    if fmt not in ('.pkl', '.npz'):
+        raise BodyModelFileError(f'{path}: output must end in .pkl or .npz')
+    clean = {}
+    for k, v in arrays.items():
+        if isinstance(v, np.ndarray) and v.dtype != object:
+            clean[k] = v
+        elif isinstance(v, (str, int, float, np.generic)) and not isinstance(v, bool):
+            clean[k] = v
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    tmp = f'{path}.tmp{os.getpid()}'
+    with open(tmp, 'wb') as fh:  # write then rename: readers never see a half-written file
+        if fmt == '.pkl':
+            pickle.dump(clean, fh, protocol=4)
+        else:
+            np.savez(fh, **{k: np.asarray(v) for k, v in clean.items()})
+    os.replace(tmp, path)
+    return clean
+
+
+def _fail(path: str, msg: str):
+    raise BodyModelFileError(f'{path}: {msg}')
+
+
+def validate_body_model(arrays: Dict[str, Any], path: str = '<arrays>',
+                        kind: Optional[str] = None) -> Dict[str, int]:
+    """Check that ``arrays`` form a consistent linear-blend-skinned body model.
+
+    Args:
+        arrays: from :func:`load_body_model_file`.
+        path: file name used in error messages.
+        kind: ``'smpl'`` (SMPL / SMPL-H: >= 22 joints), ``'mano'`` (16 joints + hand PCA) or None (any).
+
+    Returns:
+        dict(num_vertices, num_joints, num_betas, num_faces, num_pose_basis).
+
+    Raises:
+        BodyModelFileError: missing keys, wrong shapes/dtypes, indices out of range, bad kinematic tree.
+    """
+    need = REQUIRED_KEYS + (MANO_KEYS if kind == 'mano' else ())
+    missing = [k for k in need if k not in arrays]
+    if missing:
+        _fail(path, f'not a{" MANO" if kind == "mano" else ""} body model: missing key(s) {missing} '
+                    f'(found {sorted(arrays)})')
+    arr = {}
+    for k in need:
+        v = arrays[k]
+        if not isinstance(v, np.ndarray) or v.dtype == object or v.dtype.kind not in 'biuf':
+            _fail(path, f'{k!r} must be a numeric array, got {type(v).__name__}'
+                        f'{" of " + str(v.dtype) if isinstance(v, np.ndarray) else ""}')
+        arr[k] = v
+    vt = arr['v_template']
+    if vt.ndim != 2 or vt.shape[1] != 3 or len(vt) < 4:
+        _fail(path, f"'v_template' must be (V, 3), got {vt.shape}")
+    if not np.isfinite(vt).all():
+        _fail(path, "'v_template' contains NaN/inf")
+    V = vt.shape[0]
+    f = arr['f']
+    if f.ndim != 2 or f.shape[1] != 3 or len(f) == 0:
+        _fail(path, f"'f' must be (F, 3) vertex indices, got {f.shape}")
+    if f.dtype.kind == 'f' and not np.all(f == np.round(f)):
+        _fail(path, "'f' holds non-integer values")
+    if f.min() < 0 or f.max() >= V:
+        _fail(path, f"'f' indexes vertices outside [0, {V}) (min {f.min()}, max {f.max()})")
+    jr = arr['J_regressor']
+    if jr.ndim != 2 or jr.shape[1] != V:
+        _fail(path, f"'J_regressor' must be (J, V={V}), got {jr.shape}")
+    J = jr.shape[0]
+    checks = (('weights', (V, J)), ('kintree_table', (2, J)))
+    for k, shape in checks:
+        if arr[k].shape != shape:
+            _fail(path, f'{k!r} must have shape {shape} (V={V} vertices, J={J} joints), got {arr[k].shape}')
+    sd = arr['shapedirs']
+    if sd.ndim != 3 or sd.shape[:2] != (V, 3) or sd.shape[2] < 1:
+        _fail(path, f"'shapedirs' must be (V={V}, 3, S>=1), got {sd.shape}")
+    pd = arr['posedirs']
+    if pd.shape != (V, 3, 9 * (J - 1)):
+        _fail(path, f"'posedirs' must be (V={V}, 3, 9*(J-1)={9 * (J - 1)}), got {pd.shape}")
+    parents = arr['kintree_table'][0].astype(np.int64)
+    bad = [i for i in range(1, J) if not 0 <= parents[i] < i]
+    if bad:
+        _fail(path, f"'kintree_table' parents must precede their children; joints {bad} do not "
+                    f'(parents {parents.tolist()})')
+    for k in ('v_template', 'J_regressor', 'weights', 'shapedirs', 'posedirs'):
+        if not np.isfinite(arr[k]).all():
+            _fail(path, f'{k!r} contains NaN/inf')
+    if kind == 'smpl' and J < 22:
+        _fail(path, f'an SMPL-family model needs >= 22 joints (SMPL: 24, SMPL-H: 52), got {J}'
+                    f'{" (this looks like a MANO hand model)" if J == 16 else ""}')
+    if kind == 'mano':
+        if J != 16:
+            _fail(path, f'a MANO model has 16 joints, got {J}')
+        hc, hm = arr['hands_components'], arr['hands_mean']
+        if hc.ndim != 2 or hc.shape[1] != 3 * (J - 1):
+            _fail(path, f"'hands_components' must be (N, {3 * (J - 1)}), got {hc.shape}")
+        if hm.shape != (3 * (J - 1), ):
+            _fail(path, f"'hands_mean' must be ({3 * (J - 1)},), got {hm.shape}")
+    return dict(num_vertices=int(V), num_joints=int(J), num_betas=int(sd.shape[2]), num_faces=int(len(f)),
+                num_pose_basis=int(pd.shape[2]))
+
+
+def normalize_gender(gender: Any, path: str = '') -> str:
+    """'neutral' | 'male' | 'female' (also 'n'/'m'/'f', any case, or the dataset ids 0/1/2)."""
+    if isinstance(gender, (int, np.integer)) and not isinstance(gender, bool) and 0 <= gender < 3:
+        return GENDERS[int(gender)]
+    g = str(gender).strip().lower()
+    g = {'n': 'neutral', 'm': 'male', 'f': 'female'}.get(g, g)
+    if g not in GENDERS:
+        raise BodyModelFileError(f'{path + ": " if path else ""}unknown gender {gender!r} '
+                                 f'(expected one of {list(GENDERS)})')
+    return g
+
+
+# File names of the official downloads, tried after smplx's SMPL_{GENDER}.pkl naming.
+_OFFICIAL_SMPL_NAMES = {
+    'neutral': ('basicModel_neutral_lbs_10_207_0_v1.0.0.pkl', 'basicmodel_neutral_lbs_10_207_0_v1.1.0.pkl'),
+    'male': ('basicmodel_m_lbs_10_207_0_v1.0.0.pkl', 'basicmodel_m_lbs_10_207_0_v1.1.0.pkl',
+             'basicModel_m_lbs_10_207_0_v1.0.0.pkl'),
+    'female': ('basicModel_f_lbs_10_207_0_v1.0.0.pkl', 'basicmodel_f_lbs_10_207_0_v1.1.0.pkl'),
+}
+
+
+def resolve_model_file(model_path: str, model_type: str = 'smpl', gender: str = 'neutral',
+                       is_rhand: bool = True) -> str:
+    """Find the model file: ``model_path`` itself if it is a file, else inside the directory
+    ``SMPL_{GENDER}.pkl``/``.npz`` (SMPL; also the official ``basicModel_*`` names and a ``smpl/``
+    sub-directory) or ``MANO_{RIGHT,LEFT}.pkl``/``.npz`` (MANO; also a ``mano/`` sub-directory).
+
+    Raises:
+        BodyModelFileNotFoundError: naming the candidates that were tried.
+    """
+    model_path = os.fspath(model_path)
+    if osp.isfile(model_path):
+        return model_path
+    if not osp.isdir(model_path):
+        raise BodyModelFileNotFoundError(f'{model_path}: body-model file or directory not found')
+    if model_type == 'smpl':
+        gender = normalize_gender(gender, model_path)
+        names: Sequence[str] = (f'SMPL_{gender.upper()}.pkl', f'SMPL_{gender.upper()}.npz') + \
+            _OFFICIAL_SMPL_NAMES[gender]
+        sub = 'smpl'
+    elif model_type == 'mano':
+        side = 'RIGHT' if is_rhand else 'LEFT'
+        names, sub = (f'MANO_{side}.pkl', f'MANO_{side}.npz'), 'mano'
+    else:
+        raise ValueError(f'unknown model_type {model_type!r}')
+    tried = []
+    for d in (model_path, osp.join(model_path, sub)):
+        for n in names:
+            p = osp.join(d, n)
+            tried.append(p)
+            if osp.isfile(p):
+                return p
+    raise BodyModelFileNotFoundError(f'{model_path}: no {model_type.upper()} model file found (tried '
+                                     f'{", ".join(osp.relpath(t, model_path) for t in tried)})')
