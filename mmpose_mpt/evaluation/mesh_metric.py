@@ -24,10 +24,9 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 from mmpose.registry import METRICS
 
-from .functional.mpjpe import MetricInputError, mpjpe, pa_align, f_score, to_numpy
+from ..body_models.joint_regressors import H36M_J17_TO_J14  # METRO's LSP-14 from H36M-17
+from .functional.mpjpe import MetricInputError, f_score, mpjpe, pa_align, to_numpy
 
-# METRO: LSP-14 joints from the 17 Human3.6M joints (contract "Human3.6M-17 order").
-H36M_J17_TO_J14 = (3, 2, 1, 4, 5, 6, 16, 15, 14, 11, 12, 13, 8, 10)
 H36M_PELVIS_INDEX = 0
 LSP14_PELVIS_INDICES = (2, 3)  # right hip, left hip: their mean is METRO's pelvis
 

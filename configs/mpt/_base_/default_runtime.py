@@ -15,6 +15,10 @@ default_hooks = dict(
 custom_hooks = [
     # Synchronize model buffers such as running_mean and running_var in BN at the end of each epoch.
     dict(type='SyncBuffersHook'),
+    # Stop at the first NaN/inf loss, naming the iteration and the batch's sources.
+    dict(type='NonFiniteLossHook'),
+    # Checkpoints loadable with torch.load(weights_only=True); RNG states so --resume continues exactly.
+    dict(type='ResumableCheckpointHook'),
 ]
 
 # multi-processing backend; tools/train.py switches nccl to gloo when no GPU is visible.
