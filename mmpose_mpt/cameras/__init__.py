@@ -1,0 +1,3 @@
+from .weak_perspective import weak_perspective_project
+
+__all__ = ['weak_perspective_project']

@@ -1,0 +1,1 @@
+from . import data_preprocessors, estimators, heads, losses  # noqa: F401

@@ -1,0 +1,3 @@
+from .mesh_estimator import MeshEstimator
+
+__all__ = ['MeshEstimator']

@@ -1,0 +1,3 @@
+from .mpt_head import MPTHead
+
+__all__ = ['MPTHead']
