@@ -1,0 +1,59 @@
+# The embedded default: the paper's pre-training recipe on the generated toy body model and toy motion,
+# sized to finish in a few minutes on 2 CPU cores (README's `make quickstart` runs it). Same code path
+# as pretrain_amass.py; only data paths, model width/depth, resolution and schedule are smaller.
+#
+#   python tools/make_toy_body_model.py data/toy
+#   python tools/make_toy_mocap.py data/toy/amass
+#   python tools/prepare_amass.py data/toy/amass data/toy/mocap --body-model-dir data/toy/body_models \
+#       --stride-seconds 0.1 --neutral-only
+#   python tools/train.py configs/mpt/pretrain_toy.py
+_base_ = ['./pretrain_amass.py']
+
+data_root = 'data/toy/'
+body_model_dir = data_root + 'body_models/'
+mocap_root = data_root + 'mocap/'
+h36m_regressor = body_model_dir + 'J_regressor_h36m_correct.npy'
+mesh_sampling = body_model_dir + 'mesh_downsampling.npz'
+
+heatmap_size = (112, 112)
+max_epochs = 4
+batch_size = 32
+
+train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
+optim_wrapper = dict(optimizer=dict(lr=1e-3))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1e-3, end_factor=1.0, by_epoch=True, begin=0,
+         end=max_epochs * 0.1, convert_to_iter_based=True),
+    dict(type='LinearLR', start_factor=1.0, end_factor=0.0, by_epoch=True, begin=max_epochs * 0.1,
+         end=max_epochs, convert_to_iter_based=True),
+]
+auto_scale_lr = dict(base_batch_size=batch_size)
+default_hooks = dict(logger=dict(interval=10), checkpoint=dict(interval=1, max_keep_ckpts=1))
+randomness = dict(seed=0)
+
+model = dict(
+    data_preprocessor=dict(
+        body_model=dict(model_path=body_model_dir + 'smpl', gender='neutral',
+                        h36m_regressor=h36m_regressor),
+        mesh_sampler=mesh_sampling,
+        heatmap_size=heatmap_size),
+    head=dict(input_size=heatmap_size, hidden_dims=(128, 64, 32), num_layers=2, num_heads=4),
+    joint_regressor=h36m_regressor,
+)
+train_pipeline = [
+    dict(type='RandomVirtualCamera', num_views={{_base_.num_views}}, input_size=heatmap_size,
+         random_view=True),
+    dict(type='MaskedHeatmapModeling'),
+    dict(type='PackMeshInputs'),
+]
+val_pipeline = [
+    dict(type='RandomVirtualCamera', num_views={{_base_.num_views}}, input_size=heatmap_size,
+         random_view=False),
+    dict(type='MaskedHeatmapModeling', enabled=False),
+    dict(type='PackMeshInputs'),
+]
+train_dataloader = dict(batch_size=batch_size, num_workers=1, persistent_workers=False,
+                        dataset=dict(data_root=mocap_root, pipeline=train_pipeline))
+val_dataloader = dict(batch_size=64, num_workers=1, persistent_workers=False,
+                      dataset=dict(data_root=mocap_root, max_meshes=100, pipeline=val_pipeline))
+test_dataloader = val_dataloader

@@ -1,0 +1,81 @@
+"""Masked Heatmap Modeling (MHM, Sec. 3.1.2): joint masking, joint jitter and heatmap noise."""
+from typing import Dict, Optional, Sequence
+
+import numpy as np
+from mmcv.transforms import BaseTransform
+from mmpose.registry import TRANSFORMS
+
+
+@TRANSFORMS.register_module()
+class MaskedHeatmapModeling(BaseTransform):
+    """Corrupt the keypoints the heatmaps are rendered from, as a 2D pose network's output would be.
+
+    Works on the 17 keypoints (cheap, per sample); the heatmaps themselves and their Gaussian noise are
+    made on the device by :class:`MoCapHeatmapPreprocessor` from what this transform writes.
+
+    Args:
+        mask_prob: probability that each joint is masked (its heatmap is all zeros).
+        num_masked: alternatively, (min, max) number of joints masked, drawn uniformly per sample;
+            overrides ``mask_prob`` when given.
+        jitter_std: std of the Gaussian jitter of the joint coordinates, in heatmap pixels.
+        noise_std: (max) std of the Gaussian noise added to the heatmaps; per sample the std is drawn
+            uniformly from [0, noise_std] so clean and noisy maps are both seen.
+        enabled: False = the "w/o MHM" ablation: heatmap keypoints = clean keypoints, nothing masked,
+            no noise.
+        seed: None draws from numpy's global generator (mmengine seeds it per worker); an int makes
+            the corruption of each sample a fixed function of (seed, sample_idx).
+
+    Required keys: ``keypoints`` (1, K, 2), ``keypoints_visible`` (1, K).
+    Added keys: ``heatmap_keypoints`` (1, K, 2), ``heatmap_keypoints_visible`` (1, K) (visible and not
+    masked), ``mhm_mask`` (1, K) bool, ``heatmap_noise_std`` float.
+    """
+
+    def __init__(self, mask_prob: float = 0.15, num_masked: Optional[Sequence[int]] = None,
+                 jitter_std: float = 2.0, noise_std: float = 0.1, enabled: bool = True,
+                 seed: Optional[int] = None):
+        if not 0.0 <= mask_prob <= 1.0:
+            raise ValueError(f'mask_prob must be in [0, 1], got {mask_prob}')
+        if num_masked is not None and not (0 <= num_masked[0] <= num_masked[1]):
+            raise ValueError(f'num_masked must be (min, max) with 0 <= min <= max, got {num_masked}')
+        if jitter_std < 0 or noise_std < 0:
+            raise ValueError('jitter_std and noise_std must be >= 0')
+        self.mask_prob = mask_prob
+        self.num_masked = None if num_masked is None else tuple(int(v) for v in num_masked)
+        self.jitter_std = jitter_std
+        self.noise_std = noise_std
+        self.enabled = enabled
+        self.seed = seed
+
+    def _rng(self, results: Dict) -> np.random.Generator:
+        if self.seed is None:  # drawn from the global state that mmengine seeds per worker
+            return np.random.default_rng(np.random.randint(2**31))
+        return np.random.default_rng([self.seed, int(results.get('sample_idx', 0))])
+
+    def transform(self, results: Dict) -> Dict:
+        kp = np.asarray(results['keypoints'], np.float32)
+        vis = np.asarray(results['keypoints_visible'], np.float32) > 0
+        k = kp.shape[1]
+        if not self.enabled:
+            mask = np.zeros((1, k), bool)
+            noise = 0.0
+        else:
+            rng = self._rng(results)
+            if self.num_masked is not None:
+                n = min(k, int(rng.integers(self.num_masked[0], self.num_masked[1] + 1)))
+                mask = np.zeros((1, k), bool)
+                mask[0, rng.permutation(k)[:n]] = True
+            else:
+                mask = rng.random((1, k)) < self.mask_prob
+            if self.jitter_std > 0:
+                kp = kp + rng.normal(0.0, self.jitter_std, kp.shape).astype(np.float32)
+            noise = float(rng.uniform(0.0, self.noise_std)) if self.noise_std > 0 else 0.0
+        results['heatmap_keypoints'] = kp.astype(np.float32)
+        results['heatmap_keypoints_visible'] = (vis & ~mask).astype(np.float32)
+        results['mhm_mask'] = mask
+        results['heatmap_noise_std'] = noise
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(mask_prob={self.mask_prob}, num_masked={self.num_masked}, '
+                f'jitter_std={self.jitter_std}, noise_std={self.noise_std}, enabled={self.enabled}, '
+                f'seed={self.seed})')

@@ -1,0 +1,68 @@
+"""PackMeshInputs: pack a mesh sample into ``inputs`` + an mmpose ``PoseDataSample``."""
+from typing import Dict, Sequence
+
+import numpy as np
+import torch
+from mmcv.transforms import BaseTransform
+from mmengine.structures import InstanceData
+from mmpose.registry import TRANSFORMS
+from mmpose.structures import PoseDataSample
+
+# results key -> gt_instances field (leading instance dim 1). Optional ones are packed when present,
+# so mesh image datasets (fine-tuning) reuse this transform with their 3D ground truth.
+INSTANCE_KEYS = {
+    'keypoints': 'keypoints', 'keypoints_visible': 'keypoints_visible', 'bbox': 'bboxes',
+    'bbox_center': 'bbox_centers', 'bbox_scale': 'bbox_scales',
+    'smpl_pose': 'smpl_pose', 'smpl_betas': 'smpl_betas', 'gender': 'smpl_gender',
+    'cam_R': 'cam_R', 'cam_t': 'cam_t', 'cam_f': 'cam_f', 'cam_c': 'cam_c', 'warp_mat': 'warp_mat',
+    'heatmap_noise_std': 'heatmap_noise_std',
+    'keypoints_3d': 'keypoints_3d', 'keypoints_3d_visible': 'keypoints_3d_visible',
+    'vertices': 'vertices', 'has_vertices': 'has_vertices',
+}
+# Per-sample arrays that describe one instance but are stored without the leading dim by transforms.
+UNBATCHED = {'smpl_pose', 'smpl_betas', 'gender', 'cam_R', 'cam_t', 'cam_f', 'cam_c', 'warp_mat',
+             'heatmap_noise_std', 'has_vertices'}
+
+
+@TRANSFORMS.register_module()
+class PackMeshInputs(BaseTransform):
+    """Pack the sample.
+
+    ``inputs``: for MoCap samples, a float32 tensor (K, 3) = [x, y, visible] of the (MHM-corrupted)
+    heatmap keypoints in heatmap pixels — the preprocessor renders the heatmaps from it on the device;
+    for image samples, the image as a (3, H, W) tensor.
+
+    ``data_samples``: a ``PoseDataSample`` with ``gt_instances`` (leading dim 1) holding every present
+    field of :data:`INSTANCE_KEYS`, and ``meta_keys`` in its metainfo.
+    """
+
+    def __init__(self, meta_keys: Sequence[str] = ('input_size', 'view_index', 'sample_idx', 'seq_name',
+                                                   'frame_index', 'dataset_name', 'img_path', 'id',
+                                                   'flip_indices')):
+        self.meta_keys = tuple(meta_keys)
+
+    def transform(self, results: Dict) -> Dict:
+        if 'img' in results:
+            img = np.ascontiguousarray(results['img'].transpose(2, 0, 1))
+            inputs = torch.from_numpy(img)
+        else:
+            kp = np.asarray(results.get('heatmap_keypoints', results['keypoints']), np.float32)[0]
+            vis = np.asarray(results.get('heatmap_keypoints_visible', results['keypoints_visible']),
+                             np.float32)[0]
+            inputs = torch.from_numpy(np.concatenate([kp, vis[:, None]], axis=1))
+        gt = InstanceData()
+        for key, field in INSTANCE_KEYS.items():
+            if key not in results:
+                continue
+            value = np.asarray(results[key])
+            if key in UNBATCHED:
+                value = value[None]
+            if value.dtype == np.float64:
+                value = value.astype(np.float32)
+            gt.set_field(value, field)
+        sample = PoseDataSample(gt_instances=gt)
+        sample.set_metainfo({k: results[k] for k in self.meta_keys if k in results})
+        return dict(inputs=inputs, data_samples=sample)
+
+    def __repr__(self) -> str:
+        return f'{self.__class__.__name__}(meta_keys={self.meta_keys})'

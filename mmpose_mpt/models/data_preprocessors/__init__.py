@@ -1,0 +1,4 @@
+from .mocap_heatmap_preprocessor import MoCapHeatmapPreprocessor
+from .render_heatmaps import render_heatmaps
+
+__all__ = ['MoCapHeatmapPreprocessor', 'render_heatmaps']

@@ -1,0 +1,163 @@
+"""MoCapHeatmapPreprocessor: the batched, on-device half of the MoCap data engine (Sec. 3.1).
+
+Per batch, on the model's device: SMPL forward of the batch's poses → vertices centred on the SMPL pelvis
+(the frame the dataset's keypoints were made in) → rotated into each sample's virtual camera →
+targets root-relative to the Human3.6M pelvis (full mesh, coarse meshes, LSP-14 joints) and the 2D
+targets (perspective projection → crop warp → normalised crop coordinates) → heatmaps rendered from the
+MHM-corrupted keypoints (Eq. 1) plus Gaussian noise.
+"""
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+from mmengine.model import BaseDataPreprocessor
+from mmpose.registry import MODELS
+from torch import Tensor
+
+from ...body_models import SMPL, MeshSampler
+from ...body_models.joint_regressors import H36M_J17_TO_J14
+from .render_heatmaps import render_heatmaps
+
+GENDERS = ('neutral', 'male', 'female')  # index = the dataset's gender code
+
+
+def _stack(gts: list, field: str, device: torch.device) -> Tensor:
+    return torch.from_numpy(np.concatenate([np.asarray(getattr(g, field), np.float32) for g in gts])
+                            ).to(device)
+
+
+@MODELS.register_module()
+class MoCapHeatmapPreprocessor(BaseDataPreprocessor):
+    """Render MoCap heatmaps and mesh targets for a batch.
+
+    Args:
+        body_model: kwargs of :class:`SMPL` (``model_path``, ``gender``, ``h36m_regressor``, ...). The
+            Human3.6M regressor is required (it defines the pelvis and the LSP-14 joints).
+        mesh_sampler: path of the mesh-sampling ``.npz`` (full → coarse levels).
+        heatmap_size: (H, W) of the heatmaps (= the crop size of RandomVirtualCamera).
+        sigma: σ of Eq. 1.
+        input_mode: 'heatmap' → inputs (B, K, H, W); 'coords' → inputs (B, K, 3) = normalised (x, y)
+            in [-1, 1] and visibility (Table 3a ablation).
+        per_sample_gender: use the dataset's gender per sample (needs SMPL_{MALE,FEMALE} and data
+            prepared with them); default: one model (``body_model['gender']``) for all, matching
+            ``tools/prepare_amass.py --neutral-only``.
+
+    Returns of :meth:`forward`: ``dict(inputs, data_samples, targets)``; ``targets`` (float32, on the
+    device, camera frame, metres, root-relative to the H36M pelvis): ``vertices`` (B, V, 3) and one
+    ``vertices_sub{k}`` per coarse level (``vertices_sub`` (B, 1723, 3), ``vertices_sub2`` (B, 431, 3)),
+    ``joints_3d`` (B, 14, 3), ``joints_2d`` (B, 14, 2) normalised crop coordinates, ``has_vertices``
+    (B,), ``joints_3d_visible`` (B, 14), ``joints_2d_visible`` (B, 14). When not training, the same
+    ground truth is also written into each sample's ``gt_instances`` (``keypoints_3d``,
+    ``keypoints_3d_visible``, ``vertices``, ``has_vertices``) for :class:`MeshMetric`.
+    """
+
+    def __init__(self,
+                 body_model: dict,
+                 mesh_sampler: str,
+                 heatmap_size: Sequence[int] = (224, 224),
+                 sigma: float = 3.0,
+                 input_mode: str = 'heatmap',
+                 per_sample_gender: bool = False,
+                 non_blocking: bool = False):
+        super().__init__(non_blocking=non_blocking)
+        if input_mode not in ('heatmap', 'coords'):
+            raise ValueError(f"input_mode must be 'heatmap' or 'coords', got {input_mode!r}")
+        self.heatmap_size = tuple(int(v) for v in heatmap_size)
+        self.sigma = float(sigma)
+        self.input_mode = input_mode
+        self.per_sample_gender = per_sample_gender
+        genders = GENDERS if per_sample_gender else (body_model.get('gender', 'neutral'), )
+        self.body_models = torch.nn.ModuleList(
+            SMPL(**dict(body_model, gender=g)) for g in genders)
+        smpl = self.body_models[0]
+        if not smpl.has_h36m_regressor:
+            raise ValueError(f'{body_model.get("model_path")}: MoCapHeatmapPreprocessor needs the '
+                             'Human3.6M joint regressor (body_model.h36m_regressor=... '
+                             'J_regressor_h36m_correct.npy)')
+        self.mesh_sampler = MeshSampler(mesh_sampler)
+        if self.mesh_sampler.num_vertices[0] != smpl.num_vertices:
+            raise ValueError(f'{mesh_sampler}: mesh sampling is for {self.mesh_sampler.num_vertices[0]} '
+                             f'vertices but the body model has {smpl.num_vertices}')
+        h36m = smpl.get_regressor('h36m').float()
+        self.register_buffer('pelvis_regressor', h36m[0].clone(), persistent=False)
+        self.register_buffer('lsp_regressor', h36m[H36M_J17_TO_J14].clone(), persistent=False)
+
+    # -------------------------------------------------------------------------------- body model
+    def posed_vertices(self, pose: Tensor, betas: Tensor, gender: Tensor) -> Tensor:
+        """(B, 72) pose, (B, 10) betas, (B,) gender codes → (B, V, 3) vertices centred on the SMPL
+        pelvis (the canonical frame of the prepared index), float32."""
+        if len(self.body_models) == 1:
+            out = self.body_models[0](betas=betas, body_pose=pose[:, 3:], global_orient=pose[:, :3])
+            return out['vertices'] - out['joints'][:, :1]
+        verts = pose.new_zeros(pose.shape[0], self.body_models[0].num_vertices, 3)
+        for code, model in enumerate(self.body_models):
+            sel = (gender == code).nonzero(as_tuple=True)[0]
+            if len(sel):
+                out = model(betas=betas[sel], body_pose=pose[sel, 3:], global_orient=pose[sel, :3])
+                verts[sel] = out['vertices'] - out['joints'][:, :1]
+        return verts
+
+    # ----------------------------------------------------------------------------------- forward
+    @torch.no_grad()
+    def forward(self, data: dict, training: bool = False) -> dict:
+        device = self.pelvis_regressor.device
+        samples = data['data_samples']
+        gts = [ds.gt_instances for ds in samples]
+        kp_in = torch.stack(list(data['inputs'])).to(device).float()           # (B, K, 3)
+        pose = _stack(gts, 'smpl_pose', device)
+        betas = _stack(gts, 'smpl_betas', device)
+        gender = _stack(gts, 'smpl_gender', device).long()
+        R, t = _stack(gts, 'cam_R', device), _stack(gts, 'cam_t', device)
+        f, c = _stack(gts, 'cam_f', device), _stack(gts, 'cam_c', device)
+        warp = _stack(gts, 'warp_mat', device)
+        noise_std = _stack(gts, 'heatmap_noise_std', device)
+        w, h = self.heatmap_size[1], self.heatmap_size[0]
+
+        verts_world = self.posed_vertices(pose, betas, gender)               # (B, V, 3)
+        verts_rot = torch.einsum('bij,bvj->bvi', R, verts_world)
+        pelvis = torch.einsum('v,bvc->bc', self.pelvis_regressor, verts_rot)
+        verts = verts_rot - pelvis[:, None]
+        targets: Dict[str, Tensor] = {'vertices': verts}
+        for level in range(1, len(self.mesh_sampler.num_vertices)):
+            name = 'vertices_sub' if level == 1 else f'vertices_sub{level}'
+            targets[name] = self.mesh_sampler.downsample(verts, 0, level)
+        joints_rot = torch.einsum('jv,bvc->bjc', self.lsp_regressor, verts_rot)
+        targets['joints_3d'] = joints_rot - pelvis[:, None]
+        joints_cam = joints_rot + t[:, None]
+        z = joints_cam[..., 2:]
+        px = f[:, None] * joints_cam[..., :2] / z.clamp(min=1e-6) + c[:, None]
+        crop = torch.einsum('bij,bkj->bki', warp[..., :2], px) + warp[:, None, :, 2]
+        targets['joints_2d'] = 2 * crop / crop.new_tensor([w, h]) - 1           # METRO: 2x / W - 1
+        b = verts.shape[0]
+        targets['has_vertices'] = verts.new_ones(b)
+        targets['joints_3d_visible'] = verts.new_ones(b, targets['joints_3d'].shape[1])
+        targets['joints_2d_visible'] = (z[..., 0] > 1e-3).float()
+
+        visible = kp_in[..., 2] > 0
+        if self.input_mode == 'coords':
+            xy = 2 * kp_in[..., :2] / kp_in.new_tensor([w, h]) - 1
+            inputs = torch.cat([xy * visible[..., None], visible[..., None].float()], dim=-1)
+        else:
+            inputs = render_heatmaps(kp_in[..., :2], visible, self.heatmap_size, self.sigma)
+            if training and bool((noise_std > 0).any()):
+                inputs = (inputs + torch.randn_like(inputs) * noise_std[:, None, None, None]).clamp_(0, 1)
+
+        if not training:
+            self._attach_ground_truth(samples, targets)
+        return dict(inputs=inputs, data_samples=samples, targets=targets)
+
+    @staticmethod
+    def _attach_ground_truth(samples: List, targets: Dict[str, Tensor]) -> None:
+        """Per-sample ground truth in ``gt_instances`` for the metric (numpy, leading dim 1)."""
+        joints = targets['joints_3d'].cpu().numpy()
+        verts = targets['vertices'].cpu().numpy()
+        vis = targets['joints_3d_visible'].cpu().numpy()
+        for i, ds in enumerate(samples):
+            ds.gt_instances.keypoints_3d = joints[i:i + 1]
+            ds.gt_instances.keypoints_3d_visible = vis[i:i + 1]
+            ds.gt_instances.vertices = verts[i:i + 1]
+            ds.gt_instances.has_vertices = np.ones(1, np.float32)
+
+    def extra_repr(self) -> str:
+        return (f'heatmap_size={self.heatmap_size}, sigma={self.sigma}, input_mode={self.input_mode}, '
+                f'per_sample_gender={self.per_sample_gender}')
