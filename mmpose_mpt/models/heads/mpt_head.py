@@ -261,5 +261,6 @@ class MPTHead(BaseModule):
         parts['reduction'] = red
         parts['upsampling'] = 2 * 3 * sum(a * b for a, b in zip(self.num_vertices[:-1],
                                                                  self.num_vertices[1:]))
-        parts['outputs'] = 2 * n * prev * 3
+        # coord_out on the J + V_c query tokens and camera_out on the camera token only
+        parts['outputs'] = 2 * (1 + self.num_joints + self.num_vertices[0]) * prev * 3
         return sum(parts.values()), parts
