@@ -75,3 +75,14 @@ def test_dist_train_honours_multi_node_variables(tmp_path):
                   '--master_addr=10.1.2.3', '--nproc_per_node=4', 'cfg.py', '--launcher pytorch',
                   '--amp'):
         assert piece in out, piece
+
+
+def test_deepspeed_config_says_clearly_when_deepspeed_is_missing():
+    import importlib.util
+    if importlib.util.find_spec('deepspeed') is not None:
+        pytest.skip('deepspeed is installed here')
+    proc = subprocess.run([sys.executable, 'tools/train.py', 'configs/mpt/pretrain_amass_deepspeed.py'],
+                          cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert 'DeepSpeed, which is not installed' in proc.stderr
+    assert 'Traceback' not in proc.stderr

@@ -82,6 +82,18 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     return cfg
 
 
+def check_strategy_available(cfg: Config) -> None:
+    """A DeepSpeed config without deepspeed installed: one clear message instead of a traceback."""
+    strategy = cfg.get('strategy') or {}
+    if 'DeepSpeed' in str(strategy.get('type', '')):
+        try:
+            import deepspeed  # noqa: F401
+        except ImportError:
+            raise SystemExit(f'{cfg.filename}: this config trains with DeepSpeed, which is not '
+                             'installed. Install it (`pip install deepspeed`, on a CUDA machine) or use '
+                             'the config it inherits from (plain DDP).') from None
+
+
 def main() -> None:
     args = parse_args()
     import mmpose_mpt  # noqa: F401  registers the plugin's components
@@ -92,6 +104,7 @@ def main() -> None:
 
     cfg = Config.fromfile(args.config)
     cfg = adapt_cfg_to_device(merge_args(cfg, args))
+    check_strategy_available(cfg)
     if 'runner_type' not in cfg:
         runner = Runner.from_cfg(cfg)
     else:

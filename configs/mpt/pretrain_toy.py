@@ -5,7 +5,7 @@
 #   python tools/make_toy_body_model.py data/toy
 #   python tools/make_toy_mocap.py data/toy/amass
 #   python tools/prepare_amass.py data/toy/amass data/toy/mocap --body-model-dir data/toy/body_models \
-#       --stride-seconds 0.1 --neutral-only
+#       --stride-seconds 0.2 --neutral-only
 #   python tools/train.py configs/mpt/pretrain_toy.py
 _base_ = ['./pretrain_amass.py']
 
@@ -16,8 +16,8 @@ h36m_regressor = body_model_dir + 'J_regressor_h36m_correct.npy'
 mesh_sampling = body_model_dir + 'mesh_downsampling.npz'
 
 heatmap_size = (112, 112)
-max_epochs = 4
-batch_size = 32
+max_epochs = 2
+batch_size = 16
 
 train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
 optim_wrapper = dict(optimizer=dict(lr=1e-3))
@@ -28,7 +28,7 @@ param_scheduler = [
          end=max_epochs, convert_to_iter_based=True),
 ]
 auto_scale_lr = dict(base_batch_size=batch_size)
-default_hooks = dict(logger=dict(interval=10), checkpoint=dict(interval=1, max_keep_ckpts=1))
+default_hooks = dict(logger=dict(interval=25), checkpoint=dict(interval=1, max_keep_ckpts=1))
 randomness = dict(seed=0)
 
 model = dict(
@@ -37,7 +37,7 @@ model = dict(
                         h36m_regressor=h36m_regressor),
         mesh_sampler=mesh_sampling,
         heatmap_size=heatmap_size),
-    head=dict(input_size=heatmap_size, hidden_dims=(128, 64, 32), num_layers=2, num_heads=4),
+    head=dict(input_size=heatmap_size, hidden_dims=(96, 48, 24), num_layers=2, num_heads=4),
     joint_regressor=h36m_regressor,
 )
 train_pipeline = [
