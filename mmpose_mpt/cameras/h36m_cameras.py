@@ -1,11 +1,15 @@
 """The four Human3.6M cameras of Subject 1 (the virtual cameras of MPT, Appendix A).
 
-Numbers as published with Human3.6M (Ionescu et al., TPAMI 2014), in the form distributed by
-VideoPose3D (facebookresearch/VideoPose3D, ``common/h36m_dataset.py``: ``h36m_cameras_intrinsic_params``
-and ``h36m_cameras_extrinsic_params['S1']``): ``orientation`` is the camera-to-world rotation as a
-quaternion (w, x, y, z); ``translation`` is the camera centre in the (z-up) world, millimetres;
-world → camera is ``X_cam = R_wc (X - C)`` with ``R_wc`` the inverse rotation (VideoPose3D's
-``world_to_camera``). Camera frame: x right, y down, z forward (OpenCV).
+Numbers as published with Human3.6M (Ionescu et al., TPAMI 2014), copied digit for digit from
+VideoPose3D (github.com/facebookresearch/VideoPose3D, commit 1afb1ca0f1237776518469876342fc8669d3f6a9,
+``common/h36m_dataset.py``: ``h36m_cameras_intrinsic_params`` and ``h36m_cameras_extrinsic_params['S1']``).
+
+Conventions (verified against VideoPose3D's ``common/camera.py`` / ``common/quaternion.py``):
+``orientation`` is the camera→world rotation as a unit quaternion (w, x, y, z) (Hamilton, active:
+``qrot(q, v) = v + 2 (w u×v + u×(u×v))``); ``translation`` is the camera centre C in the z-up world,
+millimetres. ``world_to_camera(X, q, C) = qrot(qinverse(q), X - C)``, i.e. ``X_cam = R(q)^T (X - C)``.
+Camera frame: x right, y down (image rows), z forward (OpenCV). Intrinsics: focal length f and
+principal point c in pixels, radial k1..k3 and tangential p1, p2 distortion, image ``res_w × res_h``.
 """
 from typing import Dict, List
 
@@ -39,8 +43,12 @@ H36M_S1_CAMERA_PARAMS: List[Dict] = [
 ]
 
 
+# The name of the camera API in the project contract.
+H36M_S1_CAMERAS = H36M_S1_CAMERA_PARAMS
+
+
 def quaternion_to_matrix(q) -> np.ndarray:
-    """(w, x, y, z) unit quaternion → (3, 3) rotation matrix."""
+    """(w, x, y, z) quaternion (normalised here) → (3, 3) rotation matrix ``R`` with ``R v = q v q*``."""
     w, x, y, z = np.asarray(q, dtype=np.float64) / np.linalg.norm(q)
     return np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
                      [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
@@ -48,13 +56,21 @@ def quaternion_to_matrix(q) -> np.ndarray:
 
 
 def h36m_s1_cameras() -> List[Dict[str, np.ndarray]]:
-    """The 4 S1 cameras in metres: ``R`` (3, 3) world→camera, ``C`` (3,) centre in the world (z-up),
-    ``f`` (2,), ``c`` (2,) pixels, ``image_size`` (2,) (w, h), ``id``."""
+    """The 4 S1 cameras in metres, in the published order (54138969, 55011271, 58860488, 60457274).
+
+    Returns:
+        One dict per camera: ``id`` str, ``R`` (3, 3) world→camera rotation (``X_cam = R (X - C)``),
+        ``C`` (3,) camera centre in the H36M world (z-up, metres), ``f`` (2,) and ``c`` (2,) pixels,
+        ``k`` (3,) radial and ``p`` (2,) tangential distortion (kept for reference, not applied),
+        ``image_size`` (2,) (w, h) pixels.
+    """
     cams = []
     for p in H36M_S1_CAMERA_PARAMS:
         cams.append(dict(id=p['id'], R=quaternion_to_matrix(p['orientation']).T,
                          C=np.asarray(p['translation'], np.float64) / 1000.0,
                          f=np.asarray(p['focal_length'], np.float64),
                          c=np.asarray(p['center'], np.float64),
+                         k=np.asarray(p['radial_distortion'], np.float64),
+                         p=np.asarray(p['tangential_distortion'], np.float64),
                          image_size=np.array([p['res_w'], p['res_h']], np.float64)))
     return cams

@@ -22,6 +22,10 @@ INSTANCE_KEYS = {
 # Per-sample arrays that describe one instance but are stored without the leading dim by transforms.
 UNBATCHED = {'smpl_pose', 'smpl_betas', 'gender', 'cam_R', 'cam_t', 'cam_f', 'cam_c', 'warp_mat',
              'heatmap_noise_std', 'has_vertices'}
+# Per-instance arrays that may come with or without the leading instance dim (e.g. the MoCap dataset's
+# ``keypoints_3d`` is (17, 3)): their ndim without it. Packed as (1, ...) either way, so every
+# ``gt_instances`` field has length 1 (InstanceData takes its length from whichever field comes first).
+INSTANCE_NDIM = {'keypoints_3d': 2, 'keypoints_3d_visible': 1, 'vertices': 2}
 
 
 @TRANSFORMS.register_module()
@@ -55,7 +59,7 @@ class PackMeshInputs(BaseTransform):
             if key not in results:
                 continue
             value = np.asarray(results[key])
-            if key in UNBATCHED:
+            if key in UNBATCHED or value.ndim == INSTANCE_NDIM.get(key, -1):
                 value = value[None]
             if value.dtype == np.float64:
                 value = value.astype(np.float32)

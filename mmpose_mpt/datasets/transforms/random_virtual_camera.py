@@ -5,56 +5,88 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 from mmpose.registry import TRANSFORMS
 
-from ...cameras import VirtualCameraRig, apply_warp, project_points, topdown_crop
+from ...cameras import VirtualCameraError, VirtualCameraRig, apply_warp, project_points, topdown_crop
+
+_FILE = 'mmpose_mpt/datasets/transforms/random_virtual_camera.py'
+# Joints closer than this to the camera plane (or behind it) are not visible.
+MIN_DEPTH = 1e-3  # metres
 
 
 @TRANSFORMS.register_module()
 class RandomVirtualCamera(BaseTransform):
-    """Pick a virtual camera, project the COCO-17 joints, crop as mmpose's top-down pipeline does.
+    """Pick a virtual camera, project the 3D joints, crop as mmpose's top-down pipeline does.
 
     Per sample and cheap (numpy on 17 points); the heavy work (body model, heatmaps) is batched in
-    :class:`MoCapHeatmapPreprocessor`.
+    :class:`MoCapHeatmapPreprocessor`. Random draws use ``np.random`` (mmengine seeds each worker).
+    Projection is an undistorted pinhole: the heatmaps are synthetic, so lens distortion would only
+    add a camera-specific warp that real top-down crops do not reproduce either.
 
     Args:
-        num_views: 1, 2, 4 or 8 virtual cameras (see :class:`VirtualCameraRig`).
-        input_size: (w, h) of the crop = heatmap resolution (224 or 112).
+        num_views: 1, 2, 4 or 8 virtual cameras (see :class:`VirtualCameraRig` for which).
+        input_size: (w, h) of the crop = heatmap resolution in pixels (224 or 112).
         padding: crop enlargement (mmpose's ``GetBBoxCenterScale``).
-        random_view: draw the view uniformly (training); else use ``results['view_index']`` (the
-            dataset enumerates mesh × view, so evaluation is deterministic).
+        random_view: draw the view uniformly (training); else use ``results['view_index'] %
+            num_views`` (the dataset enumerates mesh × view, so evaluation is deterministic).
 
-    Required keys: ``keypoints_3d`` (17, 3) canonical frame (metres), ``view_index`` if not random.
+    Required keys: ``keypoints_3d`` (K, 3) canonical frame (z-up, pelvis at the origin, metres);
+    ``view_index`` int when ``random_view=False``.
 
-    Added keys: ``view_index``, ``cam_R`` (3, 3), ``cam_t`` (3,), ``cam_f`` (2,), ``cam_c`` (2,),
-    ``warp_mat`` (2, 3), ``bbox`` (1, 4) xyxy image pixels, ``bbox_center`` (1, 2), ``bbox_scale``
-    (1, 2), ``input_size`` (w, h), ``keypoints`` (1, 17, 2) crop pixels, ``keypoints_visible`` (1, 17)
-    (1 for joints in front of the camera).
+    Added/updated keys: ``view_index`` int, ``cam_R`` (3, 3), ``cam_t`` (3,) (``X_cam = R X + t``,
+    metres), ``cam_f`` (2,), ``cam_c`` (2,) pixels, ``warp_mat`` (2, 3) image → crop pixels,
+    ``bbox`` (1, 4) xyxy tight box of the visible joints (image pixels), ``bbox_center`` (1, 2),
+    ``bbox_scale`` (1, 2) (padded, aspect-fixed, image pixels), ``input_size`` (w, h),
+    ``keypoints`` (1, K, 2) float32 crop pixels (0 for invisible joints), ``keypoints_visible``
+    (1, K) float32 (1 for joints in front of the camera). All arrays float32.
     """
 
     def __init__(self, num_views: int = 4, input_size: Sequence[int] = (224, 224),
                  padding: float = 1.25, random_view: bool = True):
         self.rig = VirtualCameraRig(num_views)
-        self.num_views = num_views
-        self.input_size = tuple(int(v) for v in input_size)
-        self.padding = padding
-        self.random_view = random_view
+        try:
+            size = tuple(int(v) for v in input_size)
+        except (TypeError, ValueError):
+            size = ()
+        if len(size) != 2 or min(size) <= 0 or tuple(input_size) != size:
+            raise VirtualCameraError(
+                f'{_FILE}: input_size must be two positive integers (w, h), got {input_size!r}')
+        if not padding > 0:
+            raise VirtualCameraError(f'{_FILE}: padding must be > 0, got {padding!r}')
+        self.num_views = int(num_views)
+        self.input_size = size
+        self.padding = float(padding)
+        self.random_view = bool(random_view)
+
+    def _view(self, results: Dict) -> int:
+        if self.random_view:
+            return int(np.random.randint(self.num_views))
+        if results.get('view_index') is None:
+            raise VirtualCameraError(
+                f'{_FILE}: random_view=False needs results["view_index"] (set by the dataset)')
+        return int(results['view_index']) % self.num_views
 
     def transform(self, results: Dict) -> Optional[Dict]:
-        if self.random_view:
-            view = int(np.random.randint(self.num_views))
-        else:
-            view = int(results['view_index']) % self.num_views
+        joints = np.asarray(results.get('keypoints_3d', np.empty((0, 0))), np.float64)
+        if joints.ndim != 2 or joints.shape[1] != 3 or len(joints) == 0:
+            raise VirtualCameraError(
+                f'{_FILE}: results["keypoints_3d"] must be a (K, 3) array of joints in metres, got '
+                f'{"no such key" if "keypoints_3d" not in results else joints.shape}')
+        view = self._view(results)
         R, t, f, c = self.rig.R[view], self.rig.t[view], self.rig.f[view], self.rig.c[view]
-        joints_cam = np.asarray(results['keypoints_3d'], np.float64) @ R.T + t
-        visible = joints_cam[:, 2] > 1e-3
+        joints_cam = joints @ R.T + t
+        visible = joints_cam[:, 2] > MIN_DEPTH
         px = project_points(joints_cam, f, c)
-        crop = topdown_crop(px[visible] if visible.any() else px, self.input_size, self.padding)
-        kp = apply_warp(px, crop['warp_mat'])
+        if visible.any():
+            crop = topdown_crop(px[visible], self.input_size, self.padding)
+        else:  # nothing in front of the camera (never for a centred mesh): crop the whole image
+            crop = topdown_crop(np.array([[0.0, 0.0], self.rig.image_size[view]]), self.input_size,
+                                self.padding)
+        kp = np.where(visible[:, None], apply_warp(px, crop['warp_mat']), 0.0)
         results.update(
             view_index=view, cam_R=R.astype(np.float32), cam_t=t.astype(np.float32),
             cam_f=f.astype(np.float32), cam_c=c.astype(np.float32), warp_mat=crop['warp_mat'],
-            bbox=crop['bbox'][None], bbox_center=crop['center'][None], bbox_scale=crop['scale'][None],
-            input_size=self.input_size, keypoints=kp[None].astype(np.float32),
-            keypoints_visible=visible[None].astype(np.float32))
+            bbox=crop['bbox'][None], bbox_center=crop['center'][None],
+            bbox_scale=crop['scale'][None], input_size=self.input_size,
+            keypoints=kp[None].astype(np.float32), keypoints_visible=visible[None].astype(np.float32))
         return results
 
     def __repr__(self) -> str:
