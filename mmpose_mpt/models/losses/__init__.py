@@ -1,3 +1,3 @@
-from .mpt_loss import MPTLoss, masked_l1
+from .mpt_loss import MPTLoss, MPTLossInputError, masked_l1
 
-__all__ = ['MPTLoss', 'masked_l1']
+__all__ = ['MPTLoss', 'MPTLossInputError', 'masked_l1']
