@@ -22,7 +22,8 @@ A training step is taken as 3 x forward. MFU = achieved FLOP/s / the device's de
 dtype (CUDA: H100 SXM / H200, A100; "n/a" on CPU and unknown GPUs).
 
 The paper size: K = 17 maps of 224 x 224, patch 8 (784 tokens), 14 joints, 431 / 1723 / 6890 vertices,
-hidden 1024 / 256 / 64, 4 layers x 4 heads per block. ``--small`` is a tiny config for quick checks.
+hidden 1024 / 256 / 64, 4 layers x 4 heads per block, MLP 2 x hidden (MeshGraphormer), dropout 0.1,
+MVM 0.3. ``--small`` is a tiny config for quick checks.
 The last line is ``ratio: X.XX`` (engine samples/s / reference samples/s); ``--json`` prints one JSON
 object instead.
 """
@@ -48,12 +49,13 @@ from mmpose_mpt.models.heads import MPTHead  # noqa: E402
 from mmpose_mpt.models.heads.mpt_head import vertex_level_names  # noqa: E402
 from mmpose_mpt.models.losses import MPTLoss  # noqa: E402
 
+# MeshGraphormer's transformer (hidden 1024/256/64, MLP 2x hidden), METRO's dropout 0.1 and MVM 0.3
 PAPER_CFG = dict(in_channels=17, input_size=(224, 224), patch_size=8, num_joints=14,
                  num_vertices=(431, 1723, 6890), hidden_dims=(1024, 256, 64), num_layers=4,
-                 num_heads=4, mlp_ratio=4.0)
+                 num_heads=4, mlp_ratio=2.0, mvm_ratio=0.3, dropout=0.1)
 SMALL_CFG = dict(in_channels=4, input_size=(32, 32), patch_size=8, num_joints=4,
                  num_vertices=(8, 16, 32), hidden_dims=(64, 32, 16), num_layers=2, num_heads=2,
-                 mlp_ratio=4.0)
+                 mlp_ratio=2.0, mvm_ratio=0.3, dropout=0.1)
 
 # Dense (no sparsity) peak FLOP/s by CUDA device, from the vendors' datasheets.
 _PEAKS = {  # name → {precision: FLOP/s}
@@ -152,29 +154,41 @@ class BertLayer(nn.Module):
 class ReferenceMETROHead(nn.Module):
     """METRO-style reference of MPTHead's shape (fp32, post-LN BERT layers, manual attention).
 
-    Same token layout ``[camera | J joints | V_c coarse vertices | N patches]``, patch MLP, block hidden
-    sizes / layers / heads / MLP width, linear reductions between blocks, coordinate / camera outputs and
-    linear up-sampling over the vertex dimension; returns the same dict as :class:`MPTHead`.
+    Same token layout ``[camera | J joints | V_c coarse vertices | N patches]``, patch MLP, learned
+    queries with MVM on their content, the pooled global feature added to every query (METRO's global
+    image feature), a learned position embedding at every block's input (METRO),
+    block hidden sizes / layers / heads / MLP width, linear reductions between blocks, coordinate /
+    camera outputs and linear up-sampling over the vertex dimension; returns the same dict as
+    :class:`MPTHead`. What differs is only how it is computed: BERT post-LN layers with separate
+    Q / K / V projections and explicit ``softmax(Q K^T / sqrt(d)) V``, fp32 throughout.
     """
 
     def __init__(self, in_channels: int = 17, input_size: Sequence[int] = (224, 224),
                  patch_size: int = 8, num_joints: int = 14,
                  num_vertices: Sequence[int] = (431, 1723, 6890),
                  hidden_dims: Sequence[int] = (1024, 256, 64), num_layers: int = 4,
-                 num_heads: int = 4, mlp_ratio: float = 4.0, mvm_ratio: float = 0.3,
-                 dropout: float = 0.0):
+                 num_heads: int = 4, mlp_ratio: float = 2.0, mvm_ratio: float = 0.3,
+                 dropout: float = 0.1, global_pool: int = 7):
         super().__init__()
+        self.global_pool = global_pool
         h, w = input_size
         self.in_channels, self.input_size, self.patch_size = in_channels, (h, w), patch_size
         self.num_joints, self.num_vertices, self.mvm_ratio = num_joints, tuple(num_vertices), mvm_ratio
         self.level_names = vertex_level_names(len(self.num_vertices))
         self.num_input_tokens = (h // patch_size) * (w // patch_size)
+        self.num_queries = num_joints + self.num_vertices[0]
+        num_tokens = 1 + self.num_queries + self.num_input_tokens
         d0 = hidden_dims[0]
         patch_dim = patch_size * patch_size * in_channels
         self.input_embed = nn.Sequential(nn.Linear(patch_dim, d0), nn.GELU(), nn.Linear(d0, d0))
-        self.input_pos = nn.Parameter(torch.randn(1, self.num_input_tokens, d0) * 0.02)
-        self.queries = nn.Parameter(torch.randn(1, 1 + num_joints + self.num_vertices[0], d0) * 0.02)
+        self.global_embed = nn.Sequential(nn.Linear(in_channels * global_pool ** 2, d0), nn.GELU(),
+                                          nn.Linear(d0, d0))
+        self.camera_token = nn.Parameter(torch.randn(1, 1, d0) * 0.02)
+        self.queries = nn.Parameter(torch.randn(1, self.num_queries, d0) * 0.02)
         self.mask_embed = nn.Parameter(torch.randn(1, 1, d0) * 0.02)
+        self.pos_embeds = nn.ParameterList(nn.Parameter(torch.randn(1, num_tokens, d) * 0.02)
+                                           for d in hidden_dims)
+        self.embed_drop = nn.Dropout(dropout)
         self.reductions = nn.ModuleList()
         self.blocks = nn.ModuleList()
         for i, d in enumerate(hidden_dims):
@@ -182,6 +196,7 @@ class ReferenceMETROHead(nn.Module):
             self.blocks.append(nn.Sequential(*[BertLayer(d, num_heads, mlp_ratio, dropout)
                                                for _ in range(num_layers)]))
         self.coord_out = nn.Linear(hidden_dims[-1], 3)
+        self.query_offsets = nn.Parameter(torch.zeros(1, self.num_queries, 3))
         self.camera_out = nn.Linear(hidden_dims[-1], 3)
         self.upsampling = nn.ModuleList(
             nn.Linear(a, b) for a, b in zip(self.num_vertices[:-1], self.num_vertices[1:]))
@@ -191,17 +206,18 @@ class ReferenceMETROHead(nn.Module):
         p = self.patch_size
         patches = x.reshape(b, k, h // p, p, w // p, p).permute(0, 2, 4, 3, 5, 1)
         patches = patches.reshape(b, (h // p) * (w // p), p * p * k)
-        tokens = self.input_embed(patches) + self.input_pos
+        tokens = self.input_embed(patches)
         queries = self.queries.expand(b, -1, -1)
         if self.training and self.mvm_ratio > 0:   # Masked Vertex Modeling on joint/vertex queries
-            mask = torch.rand(b, queries.shape[1], 1, device=x.device) < self.mvm_ratio
-            mask[:, 0] = False                      # never the camera token
+            mask = torch.rand(b, self.num_queries, 1, device=x.device) < self.mvm_ratio
             queries = torch.where(mask, self.mask_embed, queries)
+        queries = torch.cat([self.camera_token.expand(b, -1, -1), queries], dim=1)
+        glob = self.global_embed(F.adaptive_avg_pool2d(x, self.global_pool).flatten(1))
+        queries = queries + glob[:, None]
         hid = torch.cat([queries, tokens], dim=1)
-        for reduce, block in zip(self.reductions, self.blocks):
-            hid = block(reduce(hid))
-        nq = 1 + self.num_joints + self.num_vertices[0]
-        coords = self.coord_out(hid[:, 1:nq])
+        for reduce, block, pos in zip(self.reductions, self.blocks, self.pos_embeds):
+            hid = block(self.embed_drop(reduce(hid) + pos))
+        coords = self.coord_out(hid[:, 1:1 + self.num_queries]) + self.query_offsets
         cam = self.camera_out(hid[:, 0])
         out = {'joints_3d': coords[:, :self.num_joints],
                'camera': torch.cat([F.softplus(cam[:, :1]), cam[:, 1:]], dim=1)}

@@ -109,14 +109,20 @@ class MeshEstimator(BaseModel):
         """Predictions packed into ``PoseDataSample.pred_instances``.
 
         Per sample: ``keypoints_3d`` (1, J, 3) and ``vertices`` (1, V, 3) in metres, root-relative, in the
-        camera frame; ``camera`` (1, 3) weak perspective (s, tx, ty); ``keypoints`` (1, J, 2) the joints
-        projected into input pixels and ``keypoint_scores`` (1, J).
+        camera frame; ``keypoints_3d_query`` (1, J, 3) the joint queries' own prediction; ``camera``
+        (1, 3) weak perspective (s, tx, ty); ``keypoints`` (1, J, 2) ``keypoints_3d`` projected into
+        input pixels and ``keypoint_scores`` (1, J).
+
+        With a ``joint_regressor``, ``keypoints_3d`` are the joints regressed from the predicted mesh
+        (G V), as METRO evaluates MPJPE; otherwise the joint queries' prediction.
         """
         preds = self.head(self.extract_feat(inputs))
         batch = preds['vertices'].shape[0]
         if data_samples is None:
             data_samples = [PoseDataSample() for _ in range(batch)]
         joints = preds['joints_3d'].float()
+        if self.joint_regressor is not None:
+            joints = torch.matmul(self.joint_regressor, preds['vertices'].float())   # (B, J, 3)
         cam = preds['camera'].float()
         w, h = inputs.shape[-1], inputs.shape[-2]
         if inputs.dim() == 3:  # 2D-coordinate inputs carry no size; use the configured map size
@@ -124,10 +130,12 @@ class MeshEstimator(BaseModel):
         kp2d = weak_perspective_project(joints, cam)              # normalised crop coords [-1, 1]
         kp2d = (kp2d + 1) * kp2d.new_tensor([w / 2, h / 2])       # METRO: x_norm = 2x / W - 1
         out = {k: v.float().cpu().numpy() for k, v in preds.items()}
+        joints = joints.cpu().numpy()
         kp2d = kp2d.cpu().numpy()
         for i, ds in enumerate(data_samples):
             pred = InstanceData()
-            pred.keypoints_3d = out['joints_3d'][i:i + 1]
+            pred.keypoints_3d = joints[i:i + 1]
+            pred.keypoints_3d_query = out['joints_3d'][i:i + 1]
             pred.vertices = out['vertices'][i:i + 1]
             pred.camera = out['camera'][i:i + 1]
             pred.keypoints = kp2d[i:i + 1]
