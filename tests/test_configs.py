@@ -73,6 +73,7 @@ def test_paper_settings():
     assert (head.hidden_dims, head.num_layers, head.num_heads, head.patch_size) == \
         ((1024, 256, 64), 4, 4, 8)
     assert head.num_vertices == (431, 1723, 6890) and cfg.model.data_preprocessor.sigma == 3.0
+    assert head.upsampling_init == cfg.model.data_preprocessor.mesh_sampler == cfg.mesh_sampling
     assert cfg.auto_scale_lr.base_batch_size == 16 * cfg.train_dataloader.batch_size
 
 

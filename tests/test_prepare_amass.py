@@ -274,7 +274,13 @@ def test_rerun_is_idempotent_and_resumes(prepared, amass_tree, body_model_dir):
     assert r3['files_computed'] == 1
     after = _load_split(out, 'train')
     for k in INDEX_ARRAYS:
-        np.testing.assert_array_equal(before['train'][0][k], after[0][k])
+        a, b = before['train'][0][k], after[0][k]
+        if np.issubdtype(a.dtype, np.floating):
+            # the recomputed file goes through the body model in another batch composition: float32
+            # summation order (multi-threaded BLAS) may differ in the last bit
+            np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
+        else:
+            np.testing.assert_array_equal(a, b)
     # a different stride invalidates every cache entry
     r4 = prepare_amass(root, out, body_model_dir, stride_seconds=1.0, progress=False,
                        verbose=False)

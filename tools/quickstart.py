@@ -98,6 +98,7 @@ def toy_overrides(data_root: str) -> dict:
         'model.data_preprocessor.body_model.model_path': osp.join(bm, 'smpl'),
         'model.data_preprocessor.body_model.h36m_regressor': h36m,
         'model.data_preprocessor.mesh_sampler': osp.join(bm, 'mesh_downsampling.npz'),
+        'model.head.upsampling_init': osp.join(bm, 'mesh_downsampling.npz'),
         'model.joint_regressor': h36m,
         'train_dataloader.dataset.data_root': mocap,
         'val_dataloader.dataset.data_root': mocap,

@@ -58,11 +58,12 @@ def main() -> None:
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
 
-    from mmpose_mpt.utils import adapt_cfg_to_device
+    from mmpose_mpt.utils import adapt_cfg_to_device, init_distributed_without_cuda
 
     cfg = adapt_cfg_to_device(merge_args(Config.fromfile(args.config), args))
     if not osp.isfile(args.checkpoint):
         raise SystemExit(f'checkpoint not found: {args.checkpoint}')
+    init_distributed_without_cuda(cfg)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     metrics = runner.test()
     if args.out is not None and runner.rank == 0:

@@ -72,13 +72,14 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     if args.auto_scale_lr:
         cfg.auto_scale_lr.enable = True
 
+    # --cfg-options before --no-validate: options may name val_dataloader keys (e.g. a data root)
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+
     if args.no_validate:
         cfg.val_cfg = None
         cfg.val_dataloader = None
         cfg.val_evaluator = None
-
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
     return cfg
 
 
@@ -100,11 +101,12 @@ def main() -> None:
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
 
-    from mmpose_mpt.utils import adapt_cfg_to_device
+    from mmpose_mpt.utils import adapt_cfg_to_device, init_distributed_without_cuda
 
     cfg = Config.fromfile(args.config)
     cfg = adapt_cfg_to_device(merge_args(cfg, args))
     check_strategy_available(cfg)
+    init_distributed_without_cuda(cfg)
     if 'runner_type' not in cfg:
         runner = Runner.from_cfg(cfg)
     else:

@@ -32,9 +32,10 @@ train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=1)
 optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='Adam', lr=base_lr))
 # Linear warm-up over the first 10 % of the iterations, then linear decay to 0 (Appendix E).
 param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-3, end_factor=1.0, by_epoch=True, begin=0,
+    dict(type='ShortEpochLinearLR', start_factor=1e-3, end_factor=1.0, by_epoch=True, begin=0,
          end=max_epochs * 0.1, convert_to_iter_based=True),
-    dict(type='LinearLR', start_factor=1.0, end_factor=0.0, by_epoch=True, begin=max_epochs * 0.1,
+    dict(type='ShortEpochLinearLR', start_factor=1.0, end_factor=0.0, by_epoch=True,
+         begin=max_epochs * 0.1,
          end=max_epochs, convert_to_iter_based=True),
 ]
 auto_scale_lr = dict(enable=False, base_batch_size=16 * batch_size)
@@ -67,7 +68,9 @@ model = dict(
         num_layers=4,
         num_heads=4,
         mvm_ratio=0.3,
-        input_mode=input_mode),
+        input_mode=input_mode,
+        # up-sampling layers start as the mesh sampler's barycentric U matrices (smooth meshes early)
+        upsampling_init=mesh_sampling),
     loss=dict(type='MPTLoss'),   # L_V + L_J + L_J^reg + L_J^proj, weights 1/1/1/1 (Eq. 6)
     joint_regressor=h36m_regressor,
 )

@@ -22,9 +22,10 @@ batch_size = 16
 train_cfg = dict(max_epochs=max_epochs, val_interval=max_epochs)
 optim_wrapper = dict(optimizer=dict(lr=1e-3))
 param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-3, end_factor=1.0, by_epoch=True, begin=0,
+    dict(type='ShortEpochLinearLR', start_factor=1e-3, end_factor=1.0, by_epoch=True, begin=0,
          end=max_epochs * 0.1, convert_to_iter_based=True),
-    dict(type='LinearLR', start_factor=1.0, end_factor=0.0, by_epoch=True, begin=max_epochs * 0.1,
+    dict(type='ShortEpochLinearLR', start_factor=1.0, end_factor=0.0, by_epoch=True,
+         begin=max_epochs * 0.1,
          end=max_epochs, convert_to_iter_based=True),
 ]
 auto_scale_lr = dict(base_batch_size=batch_size)
@@ -41,7 +42,7 @@ model = dict(
     # hundred iterations do not over-fit, and attention dropout makes the CPU attention fall back from
     # the fused kernel to explicit matmuls + a dropout mask (~10x slower)
     head=dict(input_size=heatmap_size, hidden_dims=(96, 48, 24), num_layers=2, num_heads=(2, 2, 1),
-              dropout=0.0),
+              dropout=0.0, upsampling_init=mesh_sampling),
     joint_regressor=h36m_regressor,
 )
 train_pipeline = [
