@@ -1,7 +1,8 @@
 """The toy model overfits a tiny batch of *real* MoCap heatmaps (toy body, toy motion, virtual cameras).
 
 Fitting must come from the input: a head that ignores its heatmaps can do no better than the batch's
-mean pose, so the error is compared with that input-independent guess.
+mean pose, so the error is compared with that input-independent guess (with ``global_pool=0`` the
+tiny head stays at 172 vs 186 mm of the mean guess and this test fails).
 """
 import copy
 import os.path as osp
@@ -39,6 +40,7 @@ def batch_and_model(toy_data_root, quickstart_module):
     return batch, model_cfg
 
 
+@pytest.mark.slow
 def test_toy_model_overfits_real_heatmaps(batch_and_model):
     from mmpose.registry import MODELS
     batch, model_cfg = batch_and_model
