@@ -181,8 +181,9 @@ class ReferenceMETROHead(nn.Module):
         d0 = hidden_dims[0]
         patch_dim = patch_size * patch_size * in_channels
         self.input_embed = nn.Sequential(nn.Linear(patch_dim, d0), nn.GELU(), nn.Linear(d0, d0))
-        self.global_embed = nn.Sequential(nn.Linear(in_channels * global_pool ** 2, d0), nn.GELU(),
-                                          nn.Linear(d0, d0))
+        global_dim = in_channels * global_pool ** 2
+        self.global_embed = nn.Sequential(nn.LayerNorm(global_dim), nn.Linear(global_dim, d0),
+                                          nn.GELU(), nn.Linear(d0, d0))
         self.camera_token = nn.Parameter(torch.randn(1, 1, d0) * 0.02)
         self.queries = nn.Parameter(torch.randn(1, self.num_queries, d0) * 0.02)
         self.mask_embed = nn.Parameter(torch.randn(1, 1, d0) * 0.02)

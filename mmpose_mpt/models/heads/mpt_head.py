@@ -340,11 +340,17 @@ class MPTHead(BaseModule):
             super().init_weights()
 
     # ------------------------------------------------------------------ tokens
+    @staticmethod
+    def _visible_coords(x: Tensor) -> Tensor:
+        """(B, K, 3) coords → (B, K, 3) with (x, y) zeroed where invisible (masked / behind the camera:
+        their coordinates are meaningless) and the visibility as 0 / 1."""
+        vis = (x[..., 2:] > 0).to(x.dtype)
+        return torch.cat([x[..., :2] * vis, vis], dim=-1)
+
     def global_feature(self, x: Tensor) -> Tensor:
         """(B, K, H, W) maps or (B, K, 3) coords → (B, d0) global feature added to every query."""
         if self.input_mode == 'coords':
-            vis = (x[..., 2:] > 0).to(x.dtype)
-            flat = torch.cat([x[..., :2] * vis, vis], dim=-1).flatten(1)
+            flat = self._visible_coords(x).flatten(1)
         else:
             flat = F.adaptive_avg_pool2d(x, self.global_pool).flatten(1)
         return self.global_embed(flat)
@@ -355,9 +361,7 @@ class MPTHead(BaseModule):
             if x.dim() != 3 or tuple(x.shape[1:]) != (self.in_channels, 3):
                 raise ValueError(f'MPTHead: coords input must be (B, {self.in_channels}, 3), got '
                                  f'{tuple(x.shape)}')
-            # an invisible joint's (x, y) is meaningless (masked / behind the camera): zero it
-            vis = (x[..., 2:] > 0).to(x.dtype)
-            return self.input_embed(torch.cat([x[..., :2] * vis, vis], dim=-1))
+            return self.input_embed(self._visible_coords(x))
         if x.dim() != 4 or tuple(x.shape[1:]) != (self.in_channels, *self.input_size):
             raise ValueError(f'MPTHead: pose maps must be (B, {self.in_channels}, {self.input_size[0]}, '
                              f'{self.input_size[1]}), got {tuple(x.shape)}')
@@ -414,9 +418,9 @@ class MPTHead(BaseModule):
     def flops_per_sample(self) -> Tuple[int, Dict[str, int]]:
         """Analytic forward FLOPs per sample (2 × multiply-adds of every matmul), by part.
 
-        Counts the input MLP, the global-feature MLP, per layer the QKV / output projections (4·N·d²), attention scores and
-        weighted values (2·N²·d), the MLP (2·N·d·d_mlp), the reductions between blocks, the coordinate /
-        camera read-outs and the up-sampling layers. Element-wise work (norms, GELU, softmax, adds) is
+        Counts the input MLP, the global-feature MLP, per layer the QKV / output projections (4·N·d²),
+        attention scores and weighted values (2·N²·d), the MLP (2·N·d·d_mlp), the reductions between
+        blocks, the coordinate / camera read-outs and the up-sampling layers. Element-wise work (norms, GELU, softmax, adds) is
         not counted. A training step is ≈ 3 × this (backward ≈ 2 × forward).
         """
         n = self.num_tokens
