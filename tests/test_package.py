@@ -86,3 +86,21 @@ def test_deepspeed_config_says_clearly_when_deepspeed_is_missing():
     assert proc.returncode == 1
     assert 'DeepSpeed, which is not installed' in proc.stderr
     assert 'Traceback' not in proc.stderr
+
+
+def test_broken_torchvision_is_not_left_half_imported(tmp_path):
+    """A torchvision that raises at import (a CUDA build next to a CPU torch) leaves no module behind,
+    and mmpose's visualizers still import through the SimCC stand-in."""
+    pkg = tmp_path / 'torchvision'
+    (pkg / 'transforms').mkdir(parents=True)
+    # as the real one: submodules load first, then registering the C++ ops fails
+    (pkg / '__init__.py').write_text('from torchvision import extension\n'
+                                     "raise RuntimeError('operator torchvision::nms does not exist')\n")
+    (pkg / 'extension.py').write_text('')
+    (pkg / 'transforms' / '__init__.py').write_text('')
+    code = ('import sys; sys.path.insert(0, %r);'
+            'import mmpose_mpt;'
+            'import mmpose.visualization;'
+            "assert not [m for m in sys.modules if m.split('.')[0] == 'torchvision'], 'left behind'"
+            % str(tmp_path))
+    subprocess.run([sys.executable, '-c', code], check=True, cwd=REPO)

@@ -8,6 +8,7 @@ visualisation uses it, which MPT never does, so when torchvision cannot be impor
 stand-in for that one mmpose module whose ``SimCCVisualizer`` explains the situation if ever used.
 torchvision itself is never faked.
 """
+import importlib.util
 import sys
 import types
 
@@ -21,10 +22,17 @@ class _SimCCVisualizerUnavailable:
 
 
 def _torchvision_importable() -> bool:
+    # Not installed (this project's machines): decide without importing anything.
+    if importlib.util.find_spec('torchvision') is None:
+        return False
     try:
         import torchvision.transforms  # noqa: F401
         return True
-    except Exception:  # noqa: BLE001  ModuleNotFoundError, or RuntimeError from a mismatched build
+    except Exception:  # noqa: BLE001  RuntimeError / OSError from a build that does not match torch
+        # a failed import leaves half-initialised torchvision modules behind; drop them so nothing
+        # later mistakes them for a working torchvision
+        for mod in [m for m in sys.modules if m == 'torchvision' or m.startswith('torchvision.')]:
+            del sys.modules[mod]
         return False
 
 
