@@ -109,6 +109,30 @@ def test_render_bf16_close_to_fp32_and_dtype_follows_argument():
     assert render_heatmaps(kp.double(), vis, size=(9, 13), dtype=torch.float32).dtype == torch.float32
 
 
+def test_render_into_out_buffer_and_denormal_flush():
+    g = torch.Generator().manual_seed(1)
+    kp = torch.rand(2, 5, 2, generator=g) * 64 - 8
+    vis = torch.rand(2, 5, generator=g) > 0.3
+    ref = render_heatmaps(kp, vis, size=(64, 48))
+    out = torch.full((2, 5, 64, 48), 7.0)                     # stale content must not survive
+    got = render_heatmaps(kp, vis, size=(64, 48), out=out)
+    assert got.data_ptr() == out.data_ptr()
+    torch.testing.assert_close(out, ref, rtol=0, atol=0)
+    bf = torch.empty(2, 5, 64, 48, dtype=torch.bfloat16)
+    render_heatmaps(kp, vis, size=(64, 48), out=bf)
+    torch.testing.assert_close(bf, ref.to(torch.bfloat16), rtol=0, atol=0)
+    with pytest.raises(ValueError, match='out has shape'):
+        render_heatmaps(kp, vis, size=(64, 48), out=torch.empty(2, 5, 48, 64))
+    # far from the joint the maps are exactly 0, never float32 denormals (slow on x86): factors below
+    # exp(-43.5) are flushed, so products stay >= exp(-87) > the smallest normal float32
+    far = render_heatmaps(torch.tensor([[[0.0, 0.0]]]), torch.ones(1, 1), size=(224, 224))
+    assert float(far[far > 0].min()) >= torch.finfo(torch.float32).tiny
+    assert float(far[0, 0, 0, 40]) == 0.0                      # exp(-1600/9) underflows anyway
+    assert float(far[0, 0, 0, 20]) == 0.0                      # exp(-400/9) = 5e-20: flushed
+    assert float(far[0, 0, 0, 19]) == pytest.approx(math.exp(-361 / 9), rel=1e-5)
+    assert float(far[0, 0, 14, 14]) == pytest.approx(math.exp(-392 / 9), rel=1e-5)   # 2 x exp(-21.8)
+
+
 def test_render_batched_shapes_and_per_map_independence():
     g = torch.Generator().manual_seed(1)
     kp = torch.rand(2, 17, 2, generator=g) * 230 - 3     # a few just outside the map

@@ -355,3 +355,26 @@ def test_cli(tmp_path, mano_like):
     assert cli.main([model, out, '--levels', '195']) == 0
     assert MeshSampler(out).num_vertices == [778, 195]
     assert cli.main([str(tmp_path / 'missing.npz'), out]) == 1
+
+
+def test_selection_matrices_take_the_gather_path_and_agree_with_scipy():
+    """A down-sampling matrix with one entry per row (rows in any order, any weights) is applied as a
+    gather; the result equals the sparse product, and a general matrix still takes the scatter path."""
+    import scipy.sparse as sp
+    rng = np.random.default_rng(0)
+    n0, n1, n2 = 40, 12, 5
+    rows = rng.permutation(n1)                                   # COO entries not in row order
+    sel = sp.coo_matrix((rng.uniform(0.5, 2.0, n1), (rows, rng.choice(n0, n1, replace=False))),
+                        shape=(n1, n0))
+    general = sp.random(n2, n1, density=0.6, random_state=1, format='coo')
+    general = sp.coo_matrix(general + sp.eye(n2, n1))             # every row non-empty, some rows > 1
+    up = [sp.coo_matrix(np.ones((n0, n1)) / n1), sp.coo_matrix(np.ones((n1, n2)) / n2)]
+    sampler = MeshSampler(dict(num_vertices=[n0, n1, n2], D=[sel, general], U=up, F=[None] * 3,
+                               A=[None] * 3))
+    assert sampler._selection == {'D0': True, 'D1': False, 'U0': False, 'U1': False}
+    x = torch.randn(3, n0, 3, dtype=torch.float64)
+    got1 = sampler.downsample(x, 0, 1)
+    want1 = np.stack([sel @ xi for xi in x.numpy()])
+    np.testing.assert_allclose(got1.numpy(), want1, rtol=0, atol=1e-12)
+    got2 = sampler.downsample(got1, 1, 2)
+    np.testing.assert_allclose(got2.numpy(), np.stack([general @ xi for xi in want1]), rtol=0, atol=1e-12)

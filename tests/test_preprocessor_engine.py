@@ -247,6 +247,39 @@ def test_eval_attaches_ground_truth(toy, pp):
         np.testing.assert_array_equal(gt.vertices[0], out['targets']['vertices'][i].numpy())
 
 
+# ----------------------------------------------------------------------------- recycled buffers
+def test_heatmap_buffer_is_recycled_only_when_nothing_holds_it(toy):
+    import copy
+    pp_r = build_preprocessor(toy['paths'], HW)
+    _, _, batch = _batch(toy, dict(enabled=True, noise_std=0.0, seed=0))
+    _, _, other = _batch(toy, dict(enabled=True, noise_std=0.0, seed=0), idx=list(range(B)))
+    first = pp_r(batch, training=True)['inputs']
+    ptr, want = first.data_ptr(), first.clone()
+    del first
+    again = pp_r(other, training=True)['inputs']
+    assert again.data_ptr() == ptr                       # dropped → its memory is reused
+    # a held batch, even only through a view, is never overwritten
+    view = again[1:3].flatten(2)
+    held = view.clone()
+    del again
+    third = pp_r(batch, training=True)['inputs']
+    assert third.data_ptr() != ptr
+    torch.testing.assert_close(view, held, rtol=0, atol=0)
+    torch.testing.assert_close(third, want, rtol=0, atol=0)
+    # training noise is added in place on the recycled buffer, still within [0, 1]
+    _, _, noisy = _batch(toy, dict(enabled=True, noise_std=0.2, seed=0))
+    del third
+    x = pp_r(noisy, training=True)['inputs']
+    assert float(x.min()) >= 0 and float(x.max()) <= 1 and float((x - want).abs().max()) > 1e-2
+    # copies of the module (EMA, deepcopy) do not carry the buffer
+    dup = copy.deepcopy(pp_r)
+    assert dup._heatmaps._buf is None and pp_r._heatmaps._buf is not None
+    off = build_preprocessor(toy['paths'], HW)
+    off.recycle_buffers = False
+    off(batch, training=True)
+    assert off._heatmaps._buf is None
+
+
 # ----------------------------------------------------------------------------------- devices
 def test_to_moves_buffers_and_body_model(toy):
     pp_m = build_preprocessor(toy['paths'], HW)

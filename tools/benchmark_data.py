@@ -15,11 +15,15 @@ are timed side by side, batch by batch interleaved so both see the same machine 
   stacked into batch tensors. Always on the CPU (where data pipelines run).
 * **engine**: the same samples through the same cheap transforms (``RandomVirtualCamera`` →
   ``MaskedHeatmapModeling`` → ``PackMeshInputs``), ``pseudo_collate``, then
-  ``MoCapHeatmapPreprocessor.forward(batch, training=False)`` batched on ``--device``.
+  ``MoCapHeatmapPreprocessor.forward(batch, training=True)`` (the pre-training path) batched on
+  ``--device``.
 
 Both use ``RandomVirtualCamera(random_view=False)`` and ``MaskedHeatmapModeling(enabled=True,
-noise_std=0, seed=0)``: identical views, masks and jitter, no noise, so the outputs must agree
-(max abs difference reported per field; exit status 1 if any exceeds 1e-4).
+noise_std=0)`` drawing from numpy's global random state as in training, re-seeded identically before
+each side's batch: identical views, masks and jitter, no noise, so the outputs must agree (max abs
+difference reported per field; exit status 1 if any exceeds 1e-4). Batches are drawn from a fixed
+random permutation of the dataset, as a shuffling sampler would (consecutive items are the views of
+one mesh).
 
 Timing: one warm-up batch of each first, then ``--num-batches`` batches; samples/s = samples /
 seconds spent (dataset access and transforms included for both). Toy data (body models + toy AMASS
@@ -170,7 +174,7 @@ def collate_reference(items: List[dict]) -> Dict[str, torch.Tensor]:
 def cheap_transforms(heatmap_size: Sequence[int], num_views: int = 4) -> List[dict]:
     size = (int(heatmap_size[1]), int(heatmap_size[0]))   # RandomVirtualCamera takes (w, h)
     return [dict(type='RandomVirtualCamera', num_views=num_views, input_size=size, random_view=False),
-            dict(type='MaskedHeatmapModeling', enabled=True, noise_std=0.0, seed=0)]
+            dict(type='MaskedHeatmapModeling', enabled=True, noise_std=0.0)]
 
 
 def build_dataset(mocap_root: str, pipeline: list, split: str = 'train', num_views: int = 4):
@@ -212,18 +216,21 @@ class Bench:
         self.eng_ds = build_dataset(paths['mocap'],
                                     cheap_transforms(heatmap_size) + [dict(type='PackMeshInputs')],
                                     split)
+        self.order = np.random.default_rng(0).permutation(len(self.eng_ds))
 
     def indices(self, batch: int, batch_size: int) -> List[int]:
-        n = len(self.eng_ds)
-        return [(batch * batch_size + i) % n for i in range(batch_size)]
+        n = len(self.order)
+        return [int(self.order[(batch * batch_size + i) % n]) for i in range(batch_size)]
 
-    def run_reference(self, idx: Sequence[int]) -> Dict[str, torch.Tensor]:
+    def run_reference(self, idx: Sequence[int], seed: int = 0) -> Dict[str, torch.Tensor]:
+        np.random.seed(seed)
         return collate_reference([self.ref_ds[i] for i in idx])
 
-    def run_engine(self, idx: Sequence[int]) -> dict:
+    def run_engine(self, idx: Sequence[int], seed: int = 0) -> dict:
         from mmengine.dataset import pseudo_collate
+        np.random.seed(seed)
         batch = pseudo_collate([self.eng_ds[i] for i in idx])
-        return self.preprocessor(batch, training=False)
+        return self.preprocessor(batch, training=True)
 
     def sync(self) -> None:
         if self.device.type == 'cuda':
@@ -255,30 +262,36 @@ def profile_engine(bench: Bench, idx: Sequence[int], repeats: int = 3) -> dict:
         bench.sync()
         t = time.perf_counter()
         for _ in range(repeats):
-            out = fn()
+            fn()        # output dropped at once, as in training (the heatmap buffer is recycled)
         bench.sync()
-        return (time.perf_counter() - t) / repeats * 1e3, out
+        return (time.perf_counter() - t) / repeats * 1e3, fn()
 
     stages = {}
     stages['transforms (per sample, x B)'], items = timed(lambda: [bench.eng_ds[i] for i in idx])
     stages['pseudo_collate'], batch = timed(lambda: pseudo_collate(items))
-    stages['preprocessor.forward (total)'], _ = timed(lambda: pp(batch, training=False))
+    stages['preprocessor.forward (total)'], _ = timed(lambda: pp(batch, training=True))
     gts = [ds.gt_instances for ds in batch['data_samples']]
     d = bench.device
     pose = torch.from_numpy(np.concatenate([g.smpl_pose for g in gts])).to(d)
     betas = torch.from_numpy(np.concatenate([g.smpl_betas for g in gts])).to(d)
     gender = torch.zeros(len(gts), dtype=torch.long, device=d)
     kp = torch.stack(list(batch['inputs'])).to(d)
+    R = torch.from_numpy(np.concatenate([g.cam_R for g in gts])).to(d)
     with torch.no_grad():
-        stages['  SMPL forward (posed_vertices)'], verts = timed(
-            lambda: pp.posed_vertices(pose, betas, gender))
+        stages['  SMPL forward, camera frame (V, 3, B)'], verts_vcb = timed(
+            lambda: pp.posed_vertices(pose, betas, gender, rotation=R, batch_last=True))
+        nv = verts_vcb.shape[0]
+        stages['  H36M pelvis + LSP regressors'], _ = timed(
+            lambda: pp.joint_regressor @ verts_vcb.view(nv, -1))
+        stages['  transpose to (B, V, 3)'], verts = timed(
+            lambda: verts_vcb.permute(2, 0, 1).contiguous())
         stages['  mesh sampler (both levels)'], _ = timed(
-            lambda: [pp.mesh_sampler.downsample(verts, 0, k) for k in (1, 2)])
-        stages['  pelvis + LSP einsums'], _ = timed(
-            lambda: (torch.einsum('v,bvc->bc', pp.pelvis_regressor, verts),
-                     torch.einsum('jv,bvc->bjc', pp.lsp_regressor, verts)))
-        stages['  render_heatmaps'], _ = timed(
+            lambda: pp.mesh_sampler.downsample(pp.mesh_sampler.downsample(verts, 0, 1), 1, 2))
+        buf = torch.empty(kp.shape[:2] + pp.heatmap_size, device=d)
+        stages['  render_heatmaps (fresh memory)'], _ = timed(
             lambda: render_heatmaps(kp[..., :2], kp[..., 2] > 0, pp.heatmap_size, pp.sigma))
+        stages['  render_heatmaps (recycled buffer)'], _ = timed(
+            lambda: render_heatmaps(kp[..., :2], kp[..., 2] > 0, pp.heatmap_size, pp.sigma, out=buf))
     ref_item = bench.ref_ds.get_data_info(idx[0])
     ref_t = bench.ref_ds.pipeline.transforms
     stages['reference: cheap transforms (1 sample)'], res = timed(
@@ -298,7 +311,7 @@ def profile_engine(bench: Bench, idx: Sequence[int], repeats: int = 3) -> dict:
     from torch.profiler import ProfilerActivity, profile
     acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if d.type == 'cuda' else [])
     with profile(activities=acts) as prof:
-        pp(batch, training=False)
+        pp(batch, training=True)
         bench.sync()
     key = 'self_cuda_time_total' if d.type == 'cuda' else 'self_cpu_time_total'
     table = prof.key_averages().table(sort_by=key, row_limit=12)
@@ -321,7 +334,8 @@ def run(data_root: str, device: str = 'cpu', batch_size: int = 64, num_batches: 
         for name in order:
             bench.sync()
             t = time.perf_counter()
-            outs[name] = bench.run_reference(idx) if name == 'reference' else bench.run_engine(idx)
+            outs[name] = (bench.run_reference(idx, batch_id) if name == 'reference' else
+                          bench.run_engine(idx, batch_id))
             bench.sync()
             if timed:
                 times[name] += time.perf_counter() - t

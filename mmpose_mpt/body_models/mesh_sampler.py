@@ -427,13 +427,19 @@ class MeshSampler(nn.Module):
         else:
             d = load_mesh_sampling(sampling)
         self._num_vertices = list(d['num_vertices'])
+        self._selection: Dict[str, bool] = {}
         self.faces: List[Optional[np.ndarray]] = d['F']
         for name in ('D', 'U'):
             for i, m in enumerate(d[name]):
                 m = m.tocoo()
+                order = np.lexsort((m.col, m.row))          # row-major entries
+                m = type(m)((m.data[order], (m.row[order], m.col[order])), shape=m.shape)
                 self.register_buffer(f'{name}{i}_row', torch.from_numpy(m.row.astype(np.int64)), False)
                 self.register_buffer(f'{name}{i}_col', torch.from_numpy(m.col.astype(np.int64)), False)
                 self.register_buffer(f'{name}{i}_val', torch.from_numpy(m.data.astype(np.float64)), False)
+                # down-sampling matrices are usually vertex selections (one entry per row): a gather
+                # then replaces gather + scatter-add (CPU index_add_ is the slow part)
+                self._selection[f'{name}{i}'] = bool(np.array_equal(m.row, np.arange(m.shape[0])))
 
     @property
     def num_vertices(self) -> List[int]:
@@ -458,6 +464,8 @@ class MeshSampler(nn.Module):
     def _matmul(self, name: str, level: int, x: torch.Tensor, num_out: int) -> torch.Tensor:
         row, col = getattr(self, f'{name}{level}_row'), getattr(self, f'{name}{level}_col')
         val = getattr(self, f'{name}{level}_val').to(dtype=x.dtype)
+        if self._selection.get(f'{name}{level}', False):       # entries sorted by row at init
+            return x.index_select(1, col) * val[None, :, None]
         src = x.index_select(1, col) * val[None, :, None]
         out = x.new_zeros(x.shape[0], num_out, x.shape[2])
         return out.index_add_(1, row, src)

@@ -1,15 +1,17 @@
 """The crop box around a projected person, with mmpose's top-down convention.
 
-The box is computed exactly as mmpose's top-down pipeline does for a detected box, by calling its own
-functions: tight xyxy box of the keypoints → ``bbox_xyxy2cs(padding=1.25)`` (``GetBBoxCenterScale``)
-→ ``TopdownAffine._fix_aspect_ratio`` → ``get_warp_matrix(center, scale, 0, input_size)``. Synthetic
-crops therefore look like the real 224×224 crops the model sees at test time.
+The box is the one mmpose's top-down pipeline makes for a detected box: tight xyxy box of the keypoints
+→ ``bbox_xyxy2cs(padding=1.25)`` (``GetBBoxCenterScale``) → ``TopdownAffine._fix_aspect_ratio`` →
+``get_warp_matrix(center, scale, rot=0, output_size)``. Synthetic crops therefore look like the real
+224×224 crops the model sees at test time.
+
+Those steps are written out in closed form (for rot = 0 the warp is a uniform scale ``w / scale_w`` and
+a shift) because this runs once per training sample and mmpose's general versions (three-point
+``cv2.getAffineTransform``) cost ~0.1 ms each; tests compare the result with mmpose's own pipeline.
 """
 from typing import Dict, Sequence
 
 import numpy as np
-from mmpose.datasets.transforms import TopdownAffine
-from mmpose.structures.bbox import bbox_xyxy2cs, get_warp_matrix
 
 from .virtual_camera_rig import VirtualCameraError
 
@@ -37,13 +39,23 @@ def topdown_crop(keypoints_px: np.ndarray, input_size: Sequence[int] = (224, 224
             f'mmpose_mpt/cameras/topdown_crop.py: keypoints_px must be a finite (N>=1, 2) array, got '
             f'shape {kp.shape}')
     w, h = (int(v) for v in input_size)
-    bbox = np.concatenate([kp.min(0), kp.max(0)]).astype(np.float32)
-    center, scale = bbox_xyxy2cs(bbox[None], padding=padding)
-    scale = np.maximum(scale, MIN_BOX_SIDE * padding)
-    scale = TopdownAffine._fix_aspect_ratio(scale, aspect_ratio=w / h)
-    warp = get_warp_matrix(center[0], scale[0], 0.0, output_size=(w, h))
-    return dict(bbox=bbox, center=center[0].astype(np.float32), scale=scale[0].astype(np.float32),
-                warp_mat=warp.astype(np.float32))
+    lo, hi = kp.min(0), kp.max(0)
+    x1, y1, x2, y2 = float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1])
+    # bbox_xyxy2cs
+    cx, cy = (x1 + x2) * 0.5, (y1 + y2) * 0.5
+    sw = max((x2 - x1) * padding, MIN_BOX_SIDE * padding)
+    sh = max((y2 - y1) * padding, MIN_BOX_SIDE * padding)
+    # TopdownAffine._fix_aspect_ratio: grow the short side to the input's aspect ratio
+    aspect = w / h
+    if sw > sh * aspect:
+        sh = sw / aspect
+    else:
+        sw = sh * aspect
+    # get_warp_matrix(center, scale, rot=0, output_size=(w, h)): scale w / scale_w on both axes
+    k = w / sw
+    warp = np.array([[k, 0.0, w * 0.5 - k * cx], [0.0, k, h * 0.5 - k * cy]], np.float32)
+    return dict(bbox=np.array([x1, y1, x2, y2], np.float32), center=np.array([cx, cy], np.float32),
+                scale=np.array([sw, sh], np.float32), warp_mat=warp)
 
 
 def apply_warp(points: np.ndarray, warp_mat: np.ndarray) -> np.ndarray:

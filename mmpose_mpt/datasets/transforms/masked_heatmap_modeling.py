@@ -6,6 +6,21 @@ from mmcv.transforms import BaseTransform
 from mmpose.registry import TRANSFORMS
 
 
+class _GlobalRandom:
+    """numpy's global random state (``np.random.*``) under the ``Generator`` method names used here.
+
+    Drawing from it directly avoids building a ``Generator`` per sample (~25 µs of seeding each).
+    """
+    random = staticmethod(np.random.random)
+    normal = staticmethod(np.random.normal)
+    uniform = staticmethod(np.random.uniform)
+    permutation = staticmethod(np.random.permutation)
+
+    @staticmethod
+    def integers(low: int, high: int) -> int:
+        return np.random.randint(low, high)
+
+
 @TRANSFORMS.register_module()
 class MaskedHeatmapModeling(BaseTransform):
     """Corrupt the keypoints the heatmaps are rendered from, as a 2D pose network's output would be.
@@ -46,18 +61,19 @@ class MaskedHeatmapModeling(BaseTransform):
         self.enabled = enabled
         self.seed = seed
 
-    def _rng(self, results: Dict) -> np.random.Generator:
-        if self.seed is None:  # drawn from the global state that mmengine seeds per worker
-            return np.random.default_rng(np.random.randint(2**31))
+    def _rng(self, results: Dict):
+        if self.seed is None:  # the global state, which mmengine seeds per worker
+            return _GlobalRandom
         return np.random.default_rng([self.seed, int(results.get('sample_idx', 0))])
 
     def transform(self, results: Dict) -> Dict:
         kp = np.asarray(results['keypoints'], np.float32)
-        vis = np.asarray(results['keypoints_visible'], np.float32) > 0
+        vis = np.asarray(results['keypoints_visible']) > 0
         k = kp.shape[1]
         if not self.enabled:
             mask = np.zeros((1, k), bool)
             noise = 0.0
+            kp = kp.copy()
         else:
             rng = self._rng(results)
             if self.num_masked is not None:
@@ -68,8 +84,10 @@ class MaskedHeatmapModeling(BaseTransform):
                 mask = rng.random((1, k)) < self.mask_prob
             if self.jitter_std > 0:
                 kp = kp + rng.normal(0.0, self.jitter_std, kp.shape).astype(np.float32)
+            else:
+                kp = kp.copy()
             noise = float(rng.uniform(0.0, self.noise_std)) if self.noise_std > 0 else 0.0
-        results['heatmap_keypoints'] = kp.astype(np.float32)
+        results['heatmap_keypoints'] = kp
         results['heatmap_keypoints_visible'] = (vis & ~mask).astype(np.float32)
         results['mhm_mask'] = mask
         results['heatmap_noise_std'] = noise

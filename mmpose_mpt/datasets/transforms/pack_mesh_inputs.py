@@ -4,7 +4,7 @@ from typing import Dict, Sequence
 import numpy as np
 import torch
 from mmcv.transforms import BaseTransform
-from mmengine.structures import InstanceData
+from mmengine.structures import BaseDataElement, InstanceData
 from mmpose.registry import TRANSFORMS
 from mmpose.structures import PoseDataSample
 
@@ -28,6 +28,24 @@ UNBATCHED = {'smpl_pose', 'smpl_betas', 'gender', 'cam_R', 'cam_t', 'cam_f', 'ca
 INSTANCE_NDIM = {'keypoints_3d': 2, 'keypoints_3d_visible': 1, 'vertices': 2}
 
 
+def set_instance_fields(instances: InstanceData, fields: Dict[str, np.ndarray]) -> InstanceData:
+    """Set data fields of equal length on an ``InstanceData`` without its per-field length check.
+
+    ``InstanceData.__setattr__`` recomputes ``len(self)`` through ``keys()``, which probes every
+    field of the class: setting F fields costs O(F²) ``getattr`` calls (~60 µs for a packed mesh
+    sample, on every training sample). The check is done once here instead; the fields are registered
+    by mmengine's own ``BaseDataElement.__setattr__``.
+    """
+    n = len(instances) if len(instances._data_fields) else None
+    for name, value in fields.items():
+        if n is None:
+            n = len(value)
+        elif len(value) != n:
+            raise AssertionError(f'InstanceData field {name!r} has length {len(value)}, the others {n}')
+        BaseDataElement.__setattr__(instances, name, value)
+    return instances
+
+
 @TRANSFORMS.register_module()
 class PackMeshInputs(BaseTransform):
     """Pack the sample.
@@ -44,6 +62,7 @@ class PackMeshInputs(BaseTransform):
                                                    'frame_index', 'dataset_name', 'img_path', 'id',
                                                    'flip_indices')):
         self.meta_keys = tuple(meta_keys)
+        self._instance_keys = tuple(INSTANCE_KEYS.items())
 
     def transform(self, results: Dict) -> Dict:
         if 'img' in results:
@@ -54,8 +73,8 @@ class PackMeshInputs(BaseTransform):
             vis = np.asarray(results.get('heatmap_keypoints_visible', results['keypoints_visible']),
                              np.float32)[0]
             inputs = torch.from_numpy(np.concatenate([kp, vis[:, None]], axis=1))
-        gt = InstanceData()
-        for key, field in INSTANCE_KEYS.items():
+        fields = {}
+        for key, field in self._instance_keys:
             if key not in results:
                 continue
             value = np.asarray(results[key])
@@ -63,8 +82,8 @@ class PackMeshInputs(BaseTransform):
                 value = value[None]
             if value.dtype == np.float64:
                 value = value.astype(np.float32)
-            gt.set_field(value, field)
-        sample = PoseDataSample(gt_instances=gt)
+            fields[field] = value
+        sample = PoseDataSample(gt_instances=set_instance_fields(InstanceData(), fields))
         sample.set_metainfo({k: results[k] for k in self.meta_keys if k in results})
         return dict(inputs=inputs, data_samples=sample)
 

@@ -5,11 +5,12 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 from mmpose.registry import TRANSFORMS
 
-from ...cameras import VirtualCameraError, VirtualCameraRig, apply_warp, project_points, topdown_crop
+from ...cameras import VirtualCameraError, VirtualCameraRig, apply_warp, topdown_crop
 
 _FILE = 'mmpose_mpt/datasets/transforms/random_virtual_camera.py'
 # Joints closer than this to the camera plane (or behind it) are not visible.
 MIN_DEPTH = 1e-3  # metres
+PROJECTION_EPS = 1e-6  # project_points' default
 
 
 @TRANSFORMS.register_module()
@@ -51,6 +52,11 @@ class RandomVirtualCamera(BaseTransform):
                 f'{_FILE}: input_size must be two positive integers (w, h), got {input_size!r}')
         if not padding > 0:
             raise VirtualCameraError(f'{_FILE}: padding must be > 0, got {padding!r}')
+        # per-view float32 copies for the results (made once: this runs for every training sample)
+        self._RT = [np.ascontiguousarray(R.T) for R in self.rig.R]
+        self._f32 = [dict(cam_R=self.rig.R[v].astype(np.float32), cam_t=self.rig.t[v].astype(np.float32),
+                          cam_f=self.rig.f[v].astype(np.float32), cam_c=self.rig.c[v].astype(np.float32))
+                     for v in range(len(self.rig.R))]
         self.num_views = int(num_views)
         self.input_size = size
         self.padding = float(padding)
@@ -71,22 +77,29 @@ class RandomVirtualCamera(BaseTransform):
                 f'{_FILE}: results["keypoints_3d"] must be a (K, 3) array of joints in metres, got '
                 f'{"no such key" if "keypoints_3d" not in results else joints.shape}')
         view = self._view(results)
-        R, t, f, c = self.rig.R[view], self.rig.t[view], self.rig.f[view], self.rig.c[view]
-        joints_cam = joints @ R.T + t
-        visible = joints_cam[:, 2] > MIN_DEPTH
-        px = project_points(joints_cam, f, c)
-        if visible.any():
+        # project_points written out in place: numpy's per-call overhead dominates on 17 points
+        joints_cam = joints.dot(self._RT[view])
+        joints_cam += self.rig.t[view]
+        z = joints_cam[:, 2]
+        visible = z > MIN_DEPTH
+        px = joints_cam[:, :2] / np.maximum(z, PROJECTION_EPS)[:, None]
+        px *= self.rig.f[view]
+        px += self.rig.c[view]
+        if visible.all():
+            crop = topdown_crop(px, self.input_size, self.padding)
+        elif visible.any():
             crop = topdown_crop(px[visible], self.input_size, self.padding)
         else:  # nothing in front of the camera (never for a centred mesh): crop the whole image
             crop = topdown_crop(np.array([[0.0, 0.0], self.rig.image_size[view]]), self.input_size,
                                 self.padding)
-        kp = np.where(visible[:, None], apply_warp(px, crop['warp_mat']), 0.0)
+        kp = apply_warp(px, crop['warp_mat']).astype(np.float32)
+        kp[~visible] = 0.0
+        results.update({k: v.copy() for k, v in self._f32[view].items()})
         results.update(
-            view_index=view, cam_R=R.astype(np.float32), cam_t=t.astype(np.float32),
-            cam_f=f.astype(np.float32), cam_c=c.astype(np.float32), warp_mat=crop['warp_mat'],
-            bbox=crop['bbox'][None], bbox_center=crop['center'][None],
-            bbox_scale=crop['scale'][None], input_size=self.input_size,
-            keypoints=kp[None].astype(np.float32), keypoints_visible=visible[None].astype(np.float32))
+            view_index=view, warp_mat=crop['warp_mat'], bbox=crop['bbox'][None],
+            bbox_center=crop['center'][None], bbox_scale=crop['scale'][None],
+            input_size=self.input_size, keypoints=kp[None],
+            keypoints_visible=visible[None].astype(np.float32))
         return results
 
     def __repr__(self) -> str:

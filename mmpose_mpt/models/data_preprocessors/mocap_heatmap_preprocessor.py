@@ -1,12 +1,13 @@
 """MoCapHeatmapPreprocessor: the batched, on-device half of the MoCap data engine (Sec. 3.1).
 
-Per batch, on the model's device: SMPL forward of the batch's poses → vertices centred on the SMPL pelvis
-(the frame the dataset's keypoints were made in) → rotated into each sample's virtual camera →
-targets root-relative to the Human3.6M pelvis (full mesh, coarse meshes, LSP-14 joints) and the 2D
-targets (perspective projection → crop warp → normalised crop coordinates) → heatmaps rendered from the
-MHM-corrupted keypoints (Eq. 1) plus Gaussian noise.
+Per batch, on the model's device: SMPL forward of the batch's poses, rotated into each sample's
+virtual camera about the SMPL pelvis (the frame the dataset's keypoints were made in; the camera
+rotation is folded into the root joint's, see :class:`BatchedSkinning`) → targets root-relative to
+the Human3.6M pelvis (full mesh, coarse meshes, LSP-14 joints) and the 2D targets (perspective
+projection → crop warp → normalised crop coordinates) → heatmaps rendered from the MHM-corrupted
+keypoints (Eq. 1) plus Gaussian noise.
 """
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -15,7 +16,9 @@ from mmpose.registry import MODELS
 from torch import Tensor
 
 from ...body_models import SMPL, MeshSampler
+from ...body_models.batched_skinning import BatchedSkinning
 from ...body_models.joint_regressors import H36M_J17_TO_J14
+from ...datasets.transforms.pack_mesh_inputs import set_instance_fields
 from .render_heatmaps import render_heatmaps
 
 GENDERS = ('neutral', 'male', 'female')  # index = the dataset's gender code
@@ -24,6 +27,48 @@ GENDERS = ('neutral', 'male', 'female')  # index = the dataset's gender code
 def _stack(gts: list, field: str, device: torch.device) -> Tensor:
     return torch.from_numpy(np.concatenate([np.asarray(getattr(g, field), np.float32) for g in gts])
                             ).to(device)
+
+
+def _storage_use_count(t: Tensor) -> Optional[int]:
+    count = getattr(torch._C, '_storage_Use_Count', None)
+    return None if count is None else int(count(t.untyped_storage()._cdata))
+
+
+class RecycledBuffer:
+    """One large tensor handed out again once nothing holds the previous one.
+
+    On the CPU a fresh 200 MB heatmap batch costs more in page faults than rendering it (measured
+    ~110 ms vs ~15 ms for 64 × 17 × 224² on the 2-core machine). The buffer is reused only when its
+    storage has no other user (every view the caller or the model kept counts), so a batch still
+    held — logged, stored, in an autograd graph — is never overwritten: a new buffer is made instead.
+    Not copied by ``deepcopy``/pickling (e.g. EMA copies of the model).
+    """
+
+    def __init__(self) -> None:
+        self._buf: Optional[Tensor] = None
+        self._alone: Optional[int] = None
+
+    def get(self, shape: Tuple[int, ...], dtype: torch.dtype, device: torch.device) -> Tensor:
+        buf = self._buf
+        if (buf is not None and tuple(buf.shape) == tuple(shape) and buf.dtype == dtype
+                and buf.device == device and self._alone is not None
+                and _storage_use_count(buf) == self._alone):
+            return buf.view(buf.shape)     # an alias: while the caller holds it, the count is up
+        buf = torch.empty(shape, dtype=dtype, device=device)
+        self._buf, self._alone = buf, _storage_use_count(buf)
+        return buf.view(buf.shape)
+
+    def clear(self) -> None:
+        self._buf = self._alone = None
+
+    def __deepcopy__(self, memo) -> 'RecycledBuffer':
+        return RecycledBuffer()
+
+    def __getstate__(self) -> dict:
+        return {}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__()
 
 
 @MODELS.register_module()
@@ -41,6 +86,9 @@ class MoCapHeatmapPreprocessor(BaseDataPreprocessor):
         per_sample_gender: use the dataset's gender per sample (needs SMPL_{MALE,FEMALE} and data
             prepared with them); default: one model (``body_model['gender']``) for all, matching
             ``tools/prepare_amass.py --neutral-only``.
+        recycle_buffers: on the CPU, render each batch's heatmaps into the previous batch's memory
+            when nothing holds it any more (see :class:`RecycledBuffer`); other devices have caching
+            allocators.
 
     Returns of :meth:`forward`: ``dict(inputs, data_samples, targets)``; ``targets`` (float32, on the
     device, camera frame, metres, root-relative to the H36M pelvis): ``vertices`` (B, V, 3) and one
@@ -58,6 +106,7 @@ class MoCapHeatmapPreprocessor(BaseDataPreprocessor):
                  sigma: float = 3.0,
                  input_mode: str = 'heatmap',
                  per_sample_gender: bool = False,
+                 recycle_buffers: bool = True,
                  non_blocking: bool = False):
         super().__init__(non_blocking=non_blocking)
         if input_mode not in ('heatmap', 'coords'):
@@ -74,28 +123,53 @@ class MoCapHeatmapPreprocessor(BaseDataPreprocessor):
             raise ValueError(f'{body_model.get("model_path")}: MoCapHeatmapPreprocessor needs the '
                              'Human3.6M joint regressor (body_model.h36m_regressor=... '
                              'J_regressor_h36m_correct.npy)')
+        self.skinning = torch.nn.ModuleList(BatchedSkinning(m) for m in self.body_models)
+        self.recycle_buffers = bool(recycle_buffers)
+        self._heatmaps = RecycledBuffer()
+        self._noise = RecycledBuffer()
         self.mesh_sampler = MeshSampler(mesh_sampler)
         if self.mesh_sampler.num_vertices[0] != smpl.num_vertices:
             raise ValueError(f'{mesh_sampler}: mesh sampling is for {self.mesh_sampler.num_vertices[0]} '
                              f'vertices but the body model has {smpl.num_vertices}')
         h36m = smpl.get_regressor('h36m').float()
-        self.register_buffer('pelvis_regressor', h36m[0].clone(), persistent=False)
-        self.register_buffer('lsp_regressor', h36m[H36M_J17_TO_J14].clone(), persistent=False)
+        # row 0: the H36M pelvis (the targets' root), rows 1..14: LSP-14
+        self.register_buffer('joint_regressor', torch.cat([h36m[:1], h36m[H36M_J17_TO_J14]]).contiguous(),
+                             persistent=False)
+
+    @property
+    def pelvis_regressor(self) -> Tensor:
+        """(V,) the Human3.6M pelvis row."""
+        return self.joint_regressor[0]
+
+    @property
+    def lsp_regressor(self) -> Tensor:
+        """(14, V) LSP-14 rows of the Human3.6M regressor."""
+        return self.joint_regressor[1:]
 
     # -------------------------------------------------------------------------------- body model
-    def posed_vertices(self, pose: Tensor, betas: Tensor, gender: Tensor) -> Tensor:
-        """(B, 72) pose, (B, 10) betas, (B,) gender codes → (B, V, 3) vertices centred on the SMPL
-        pelvis (the canonical frame of the prepared index), float32."""
-        if len(self.body_models) == 1:
-            out = self.body_models[0](betas=betas, body_pose=pose[:, 3:], global_orient=pose[:, :3])
-            return out['vertices'] - out['joints'][:, :1]
-        verts = pose.new_zeros(pose.shape[0], self.body_models[0].num_vertices, 3)
-        for code, model in enumerate(self.body_models):
-            sel = (gender == code).nonzero(as_tuple=True)[0]
-            if len(sel):
-                out = model(betas=betas[sel], body_pose=pose[sel, 3:], global_orient=pose[sel, :3])
-                verts[sel] = out['vertices'] - out['joints'][:, :1]
-        return verts
+    def posed_vertices(self, pose: Tensor, betas: Tensor, gender: Tensor,
+                       rotation: Optional[Tensor] = None, batch_last: bool = False) -> Tensor:
+        """Posed meshes centred on the SMPL pelvis (the canonical frame of the prepared index).
+
+        Args:
+            pose: (B, 72); betas: (B, 10); gender: (B,) codes (used with ``per_sample_gender``).
+            rotation: optional (B, 3, 3) applied about the pelvis (e.g. a camera's ``R``).
+            batch_last: return (V, 3, B) (the engine's layout) instead of (B, V, 3).
+
+        Returns:
+            float32 vertices, (B, V, 3) or (V, 3, B).
+        """
+        if len(self.skinning) == 1:
+            verts, _ = self.skinning[0](pose, betas, rotation, root_relative=True)
+        else:
+            verts = pose.new_zeros(self.skinning[0].num_vertices, 3, pose.shape[0])
+            for code, skin in enumerate(self.skinning):
+                sel = (gender == code).nonzero(as_tuple=True)[0]
+                if len(sel):
+                    verts[:, :, sel] = skin(pose[sel], betas[sel],
+                                            None if rotation is None else rotation[sel],
+                                            root_relative=True)[0]
+        return verts if batch_last else verts.permute(2, 0, 1).contiguous()
 
     # ----------------------------------------------------------------------------------- forward
     @torch.no_grad()
@@ -113,22 +187,27 @@ class MoCapHeatmapPreprocessor(BaseDataPreprocessor):
         noise_std = _stack(gts, 'heatmap_noise_std', device)
         w, h = self.heatmap_size[1], self.heatmap_size[0]
 
-        verts_world = self.posed_vertices(pose, betas, gender)               # (B, V, 3)
-        verts_rot = torch.einsum('bij,bvj->bvi', R, verts_world)
-        pelvis = torch.einsum('v,bvc->bc', self.pelvis_regressor, verts_rot)
-        verts = verts_rot - pelvis[:, None]
+        b = pose.shape[0]
+        # camera frame, centred on the SMPL pelvis; batch-last (V, 3, B) so that the regressors are
+        # one product and the transpose to (B, V, 3) is fused with the re-centring below
+        verts_rot = self.posed_vertices(pose, betas, gender, rotation=R, batch_last=True)
+        num_v = verts_rot.shape[0]
+        regressed = (self.joint_regressor @ verts_rot.view(num_v, 3 * b)).view(-1, 3, b)
+        regressed = regressed.permute(2, 0, 1)                               # (B, 15, 3)
+        pelvis, joints_rot = regressed[:, 0], regressed[:, 1:]
+        verts = torch.sub(verts_rot.permute(2, 0, 1), pelvis[:, None],
+                          out=verts_rot.new_empty(b, num_v, 3))
         targets: Dict[str, Tensor] = {'vertices': verts}
+        coarse = verts
         for level in range(1, len(self.mesh_sampler.num_vertices)):
             name = 'vertices_sub' if level == 1 else f'vertices_sub{level}'
-            targets[name] = self.mesh_sampler.downsample(verts, 0, level)
-        joints_rot = torch.einsum('jv,bvc->bjc', self.lsp_regressor, verts_rot)
+            coarse = targets[name] = self.mesh_sampler.downsample(coarse, level - 1, level)
         targets['joints_3d'] = joints_rot - pelvis[:, None]
         joints_cam = joints_rot + t[:, None]
         z = joints_cam[..., 2:]
         px = f[:, None] * joints_cam[..., :2] / z.clamp(min=1e-6) + c[:, None]
         crop = torch.einsum('bij,bkj->bki', warp[..., :2], px) + warp[:, None, :, 2]
         targets['joints_2d'] = 2 * crop / crop.new_tensor([w, h]) - 1           # METRO: 2x / W - 1
-        b = verts.shape[0]
         targets['has_vertices'] = verts.new_ones(b)
         targets['joints_3d_visible'] = verts.new_ones(b, targets['joints_3d'].shape[1])
         targets['joints_2d_visible'] = (z[..., 0] > 1e-3).float()
@@ -138,9 +217,14 @@ class MoCapHeatmapPreprocessor(BaseDataPreprocessor):
             xy = 2 * kp_in[..., :2] / kp_in.new_tensor([w, h]) - 1
             inputs = torch.cat([xy * visible[..., None], visible[..., None].float()], dim=-1)
         else:
-            inputs = render_heatmaps(kp_in[..., :2], visible, self.heatmap_size, self.sigma)
+            shape = (b, kp_in.shape[1]) + self.heatmap_size
+            recycle = self.recycle_buffers and device.type == 'cpu'
+            out = self._heatmaps.get(shape, torch.float32, device) if recycle else None
+            inputs = render_heatmaps(kp_in[..., :2], visible, self.heatmap_size, self.sigma, out=out)
             if training and bool((noise_std > 0).any()):
-                inputs = (inputs + torch.randn_like(inputs) * noise_std[:, None, None, None]).clamp_(0, 1)
+                noise = (self._noise.get(shape, torch.float32, device) if recycle else
+                         torch.empty_like(inputs)).normal_()
+                inputs.addcmul_(noise, noise_std[:, None, None, None]).clamp_(0, 1)
 
         if not training:
             self._attach_ground_truth(samples, targets)
@@ -153,10 +237,9 @@ class MoCapHeatmapPreprocessor(BaseDataPreprocessor):
         verts = targets['vertices'].cpu().numpy()
         vis = targets['joints_3d_visible'].cpu().numpy()
         for i, ds in enumerate(samples):
-            ds.gt_instances.keypoints_3d = joints[i:i + 1]
-            ds.gt_instances.keypoints_3d_visible = vis[i:i + 1]
-            ds.gt_instances.vertices = verts[i:i + 1]
-            ds.gt_instances.has_vertices = np.ones(1, np.float32)
+            set_instance_fields(ds.gt_instances, dict(
+                keypoints_3d=joints[i:i + 1], keypoints_3d_visible=vis[i:i + 1],
+                vertices=verts[i:i + 1], has_vertices=np.ones(1, np.float32)))
 
     def extra_repr(self) -> str:
         return (f'heatmap_size={self.heatmap_size}, sigma={self.sigma}, input_mode={self.input_mode}, '

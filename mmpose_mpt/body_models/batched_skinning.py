@@ -1,0 +1,124 @@
+"""Batched linear blend skinning laid out for throughput (the MoCap data engine's body-model forward).
+
+The same model as ``smplx.lbs.lbs`` (and :meth:`SMPL.forward`), rearranged so that a batch of B
+meshes costs two matrix products per block of vertices and three element-wise passes, where smplx
+multiplies B·V separate 4×4 matrices:
+
+* shape and pose blend shapes in **one** product with the stacked (S + P) directions;
+* the rest joints from precomputed ``J_regressor @ v_template`` and ``J_regressor @ shapedirs``
+  (linear in β, so exact) instead of a (J, V) regression of every mesh;
+* per-vertex transforms as ``lbs_weights @ (J, 12·B)`` and their application as ``addcmul`` passes.
+
+Data are **batch-last**, (V, 3, B): every per-vertex step is a row block of a matrix with 3·B
+columns, so the blend shapes and the transforms are plain ``mm`` calls, later joint regressors are
+one ``(K, V) @ (V, 3·B)`` product and mesh down-sampling is a row gather. On the CPU the vertices
+are processed in blocks (``vertex_block``) that keep the blend directions and transforms of a block
+in cache; on accelerators in one block. Rodrigues and the kinematic chain are smplx's own functions.
+Equality with smplx is tested (``tests/test_batched_skinning.py``).
+"""
+from typing import Optional, Tuple
+
+import torch
+from torch import Tensor, nn
+
+
+class BatchedSkinning(nn.Module):
+    """Posed vertices of a batch of SMPL parameters, batch-last.
+
+    Args:
+        body_model: a :class:`~mmpose_mpt.body_models.SMPL` (its smplx module's ``v_template``,
+            ``shapedirs``, ``posedirs``, ``J_regressor``, ``lbs_weights`` and ``parents`` are copied,
+            in the wrapper's dtype).
+        vertex_block: vertices per block on the CPU (default 512: a block's blend directions and
+            transforms, ~1.5 MB each at batch 64, stay in L2/L3); ignored on other devices.
+
+    All buffers are non-persistent (derived from the licensed model file, never checkpointed).
+    """
+
+    def __init__(self, body_model: nn.Module, vertex_block: int = 512):
+        super().__init__()
+        body = body_model.body
+        v_template = body.v_template.detach()                              # (V, 3)
+        shapedirs = body.shapedirs.detach()                                # (V, 3, S)
+        posedirs = body.posedirs.detach()                                  # (P, V * 3)
+        j_reg = body.J_regressor.detach()                                  # (J, V)
+        V, S = v_template.shape[0], shapedirs.shape[-1]
+        J = j_reg.shape[0]
+        self.num_vertices, self.num_joints, self.num_betas = V, J, S
+        self.vertex_block = int(vertex_block)
+        # (V * 3, S + P): row v * 3 + c holds the shape and pose directions of coordinate c of v
+        dirs = torch.cat([shapedirs.reshape(V * 3, S), posedirs.t()], 1)
+        self.register_buffer('blend_dirs', dirs.contiguous(), False)
+        self.register_buffer('v_template', v_template.clone(), False)
+        self.register_buffer('joints_template', j_reg @ v_template, False)                 # (J, 3)
+        self.register_buffer('joints_dirs',
+                             torch.einsum('jv,vcs->sjc', j_reg, shapedirs).reshape(S, J * 3), False)
+        self.register_buffer('lbs_weights', body.lbs_weights.detach().clone(), False)      # (V, J)
+        self.register_buffer('parents', body.parents.detach().clone(), False)
+
+    def _blocks(self, device: torch.device):
+        step = self.vertex_block if device.type == 'cpu' else self.num_vertices
+        step = max(1, step)
+        return [(s, min(self.num_vertices, s + step)) for s in range(0, self.num_vertices, step)]
+
+    def forward(self, pose: Tensor, betas: Tensor, root_rotation: Optional[Tensor] = None,
+                root_relative: bool = False) -> Tuple[Tensor, Tensor]:
+        """Pose a batch.
+
+        Args:
+            pose: (B, 3 * J') axis-angle, root first, J' <= J (missing joints at identity; SMPL:
+                (B, 72)).
+            betas: (B, S') shape coefficients, S' <= S (missing ones are 0).
+            root_rotation: optional (B, 3, 3) rotation applied on top of the root's: the mesh comes
+                out rotated about the root joint (``R (v - j0) + j0``), e.g. into a camera's frame,
+                at no extra cost.
+            root_relative: subtract the root joint (the posed root = the rest root ``j0``) from
+                vertices and joints.
+
+        Returns:
+            vertices (V, 3, B) batch-last and posed joints (B, J, 3), metres, in the buffers' dtype
+            and on their device.
+        """
+        dtype, device = self.blend_dirs.dtype, self.blend_dirs.device
+        B, J, S = pose.shape[0], self.num_joints, self.num_betas
+        pose = pose.to(device=device, dtype=dtype).reshape(B, -1, 3)
+        betas = betas.to(device=device, dtype=dtype).reshape(B, -1)
+        if pose.shape[1] > J or betas.shape[1] > S:
+            raise ValueError(f'got {pose.shape[1]} joint rotations and {betas.shape[1]} betas; the '
+                             f'model has {J} joints and {S} betas')
+        if pose.shape[1] < J:
+            pose = torch.cat([pose, pose.new_zeros(B, J - pose.shape[1], 3)], 1)
+        if betas.shape[1] < S:
+            betas = torch.cat([betas, betas.new_zeros(B, S - betas.shape[1])], 1)
+        from smplx.lbs import batch_rigid_transform, batch_rodrigues
+        rot = batch_rodrigues(pose.reshape(-1, 3)).reshape(B, J, 3, 3)
+        eye = torch.eye(3, dtype=dtype, device=device)
+        # pose blend shapes use the joints' own rotations, before any extra root rotation
+        feat_t = torch.cat([betas, (rot[:, 1:] - eye).reshape(B, -1)], 1).t()      # (S + P, B)
+        joints = (self.joints_template.reshape(1, -1) + betas @ self.joints_dirs).view(B, J, 3)
+        if root_rotation is not None:
+            rot = torch.cat([(root_rotation.to(device=device, dtype=dtype) @ rot[:, 0])[:, None],
+                             rot[:, 1:]], 1)
+        posed_joints, rel = batch_rigid_transform(rot, joints, self.parents, dtype=dtype)
+        # (B, J, 3, 4) → (J, 12 · B): column (c * 4 + d) * B + b
+        rel = rel[:, :, :3, :].reshape(B, J, 12).permute(1, 2, 0).reshape(J, 12 * B)
+        root = joints[:, 0].t()                                                        # (3, B)
+        out = torch.empty(self.num_vertices, 3, B, dtype=dtype, device=device)
+        for s, e in self._blocks(device):
+            v_posed = torch.mm(self.blend_dirs[3 * s:3 * e], feat_t).view(e - s, 3, B)
+            v_posed += self.v_template[s:e, :, None]
+            T = torch.mm(self.lbs_weights[s:e], rel).view(e - s, 3, 4, B)
+            o = out[s:e]
+            if root_relative:
+                torch.sub(T[:, :, 3], root, out=o)
+            else:
+                o.copy_(T[:, :, 3])
+            for k in range(3):
+                o.addcmul_(T[:, :, k], v_posed[:, k:k + 1])
+        if root_relative:
+            posed_joints = posed_joints - joints[:, :1]
+        return out, posed_joints
+
+    def extra_repr(self) -> str:
+        return (f'num_vertices={self.num_vertices}, num_joints={self.num_joints}, '
+                f'num_betas={self.num_betas}, vertex_block={self.vertex_block}')
