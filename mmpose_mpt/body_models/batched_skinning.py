@@ -13,13 +13,16 @@ Data are **batch-last**, (V, 3, B): every per-vertex step is a row block of a ma
 columns, so the blend shapes and the transforms are plain ``mm`` calls, later joint regressors are
 one ``(K, V) @ (V, 3·B)`` product and mesh down-sampling is a row gather. On the CPU the vertices
 are processed in blocks (``vertex_block``) that keep the blend directions and transforms of a block
-in cache; on accelerators in one block. Rodrigues and the kinematic chain are smplx's own functions.
+in cache; on accelerators in one block. Rodrigues is smplx's; the kinematic chain is composed one
+tree level at a time (smplx walks the 23 joints one by one).
 Equality with smplx is tested (``tests/test_batched_skinning.py``).
 """
 from typing import Optional, Tuple
 
 import torch
 from torch import Tensor, nn
+
+from ..utils.recycled_buffer import RecycledBuffer
 
 
 class BatchedSkinning(nn.Module):
@@ -46,23 +49,60 @@ class BatchedSkinning(nn.Module):
         J = j_reg.shape[0]
         self.num_vertices, self.num_joints, self.num_betas = V, J, S
         self.vertex_block = int(vertex_block)
-        # (V * 3, S + P): row v * 3 + c holds the shape and pose directions of coordinate c of v
-        dirs = torch.cat([shapedirs.reshape(V * 3, S), posedirs.t()], 1)
+        # (V * 3, 1 + S + P): row v * 3 + c holds the template, the shape and the pose directions of
+        # coordinate c of v (the template times a constant 1 feature: no separate pass to add it)
+        dirs = torch.cat([v_template.reshape(V * 3, 1), shapedirs.reshape(V * 3, S), posedirs.t()], 1)
         self.register_buffer('blend_dirs', dirs.contiguous(), False)
-        self.register_buffer('v_template', v_template.clone(), False)
         self.register_buffer('joints_template', j_reg @ v_template, False)                 # (J, 3)
         self.register_buffer('joints_dirs',
                              torch.einsum('jv,vcs->sjc', j_reg, shapedirs).reshape(S, J * 3), False)
         self.register_buffer('lbs_weights', body.lbs_weights.detach().clone(), False)      # (V, J)
         self.register_buffer('parents', body.parents.detach().clone(), False)
+        # joints grouped by depth in the kinematic tree: the chain is composed one level at a time
+        # (SMPL: 8 levels instead of 23 sequential joints)
+        parents = body.parents.detach().cpu().long().tolist()
+        depth = [0] * J
+        for j in range(1, J):
+            depth[j] = depth[parents[j]] + 1
+        for d in range(1, max(depth) + 1):
+            ids = [j for j in range(J) if depth[j] == d]
+            self.register_buffer(f'level{d}_joints', torch.tensor(ids), False)
+            self.register_buffer(f'level{d}_parents', torch.tensor([parents[j] for j in ids]), False)
+        self.num_levels = max(depth)
+        # per-block scratch, reused across blocks and calls (fresh ~2 MB blocks page-fault each time)
+        self._scratch = RecycledBuffer()
 
     def _blocks(self, device: torch.device):
         step = self.vertex_block if device.type == 'cpu' else self.num_vertices
         step = max(1, step)
         return [(s, min(self.num_vertices, s + step)) for s in range(0, self.num_vertices, step)]
 
+    def _rigid_transforms(self, rot: Tensor, joints: Tensor) -> Tuple[Tensor, Tensor]:
+        """smplx's ``batch_rigid_transform``, one tree level at a time.
+
+        Args:
+            rot: (B, J, 3, 3) local joint rotations; joints: (B, J, 3) rest joints.
+
+        Returns:
+            posed joints (B, J, 3) and the skinning transforms (B, J, 3, 4) = [R_j | t_j - R_j j_j]
+            (world transform of joint j relative to its rest position).
+        """
+        B, J = joints.shape[:2]
+        offsets = joints.clone()
+        offsets[:, 1:] -= joints[:, self.parents[1:]]
+        R = rot.new_empty(B, J, 3, 3)
+        t = joints.new_empty(B, J, 3)
+        R[:, 0], t[:, 0] = rot[:, 0], joints[:, 0]
+        for d in range(1, self.num_levels + 1):
+            ids, par = getattr(self, f'level{d}_joints'), getattr(self, f'level{d}_parents')
+            Rp = R[:, par]
+            R[:, ids] = Rp @ rot[:, ids]
+            t[:, ids] = (Rp @ offsets[:, ids, :, None])[..., 0] + t[:, par]
+        rel_t = t - (R @ joints[..., None])[..., 0]
+        return t, torch.cat([R, rel_t[..., None]], -1)
+
     def forward(self, pose: Tensor, betas: Tensor, root_rotation: Optional[Tensor] = None,
-                root_relative: bool = False) -> Tuple[Tensor, Tensor]:
+                root_relative: bool = False, out: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
         """Pose a batch.
 
         Args:
@@ -74,6 +114,7 @@ class BatchedSkinning(nn.Module):
                 at no extra cost.
             root_relative: subtract the root joint (the posed root = the rest root ``j0``) from
                 vertices and joints.
+            out: optional (V, 3, B) tensor for the vertices.
 
         Returns:
             vertices (V, 3, B) batch-last and posed joints (B, J, 3), metres, in the buffers' dtype
@@ -90,24 +131,35 @@ class BatchedSkinning(nn.Module):
             pose = torch.cat([pose, pose.new_zeros(B, J - pose.shape[1], 3)], 1)
         if betas.shape[1] < S:
             betas = torch.cat([betas, betas.new_zeros(B, S - betas.shape[1])], 1)
-        from smplx.lbs import batch_rigid_transform, batch_rodrigues
+        from smplx.lbs import batch_rodrigues
         rot = batch_rodrigues(pose.reshape(-1, 3)).reshape(B, J, 3, 3)
         eye = torch.eye(3, dtype=dtype, device=device)
         # pose blend shapes use the joints' own rotations, before any extra root rotation
-        feat_t = torch.cat([betas, (rot[:, 1:] - eye).reshape(B, -1)], 1).t()      # (S + P, B)
+        feat_t = torch.cat([betas.new_ones(B, 1), betas, (rot[:, 1:] - eye).reshape(B, -1)],
+                           1).t().contiguous()                                   # (1 + S + P, B)
         joints = (self.joints_template.reshape(1, -1) + betas @ self.joints_dirs).view(B, J, 3)
         if root_rotation is not None:
             rot = torch.cat([(root_rotation.to(device=device, dtype=dtype) @ rot[:, 0])[:, None],
                              rot[:, 1:]], 1)
-        posed_joints, rel = batch_rigid_transform(rot, joints, self.parents, dtype=dtype)
+        posed_joints, rel = self._rigid_transforms(rot, joints)
         # (B, J, 3, 4) → (J, 12 · B): column (c * 4 + d) * B + b
-        rel = rel[:, :, :3, :].reshape(B, J, 12).permute(1, 2, 0).reshape(J, 12 * B)
+        rel = rel.reshape(B, J, 12).permute(1, 2, 0).reshape(J, 12 * B)
         root = joints[:, 0].t()                                                        # (3, B)
-        out = torch.empty(self.num_vertices, 3, B, dtype=dtype, device=device)
-        for s, e in self._blocks(device):
-            v_posed = torch.mm(self.blend_dirs[3 * s:3 * e], feat_t).view(e - s, 3, B)
-            v_posed += self.v_template[s:e, :, None]
-            T = torch.mm(self.lbs_weights[s:e], rel).view(e - s, 3, 4, B)
+        if out is None:
+            out = torch.empty(self.num_vertices, 3, B, dtype=dtype, device=device)
+        elif tuple(out.shape) != (self.num_vertices, 3, B) or out.dtype != dtype:
+            raise ValueError(f'out must be ({self.num_vertices}, 3, {B}) {dtype}, got '
+                             f'{tuple(out.shape)} {out.dtype}')
+        blocks = self._blocks(device)
+        step = blocks[0][1] - blocks[0][0]
+        scratch = (self._scratch.get((step * 15 * B, ), dtype, device) if len(blocks) > 1 else
+                   torch.empty(step * 15 * B, dtype=dtype, device=device))
+        for s, e in blocks:
+            n = e - s
+            v_posed = torch.mm(self.blend_dirs[3 * s:3 * e], feat_t,
+                               out=scratch[:3 * n * B].view(3 * n, B)).view(n, 3, B)
+            T = torch.mm(self.lbs_weights[s:e], rel,
+                         out=scratch[3 * n * B:15 * n * B].view(n, 12 * B)).view(n, 3, 4, B)
             o = out[s:e]
             if root_relative:
                 torch.sub(T[:, :, 3], root, out=o)

@@ -38,9 +38,15 @@ def topdown_crop(keypoints_px: np.ndarray, input_size: Sequence[int] = (224, 224
         raise VirtualCameraError(
             f'mmpose_mpt/cameras/topdown_crop.py: keypoints_px must be a finite (N>=1, 2) array, got '
             f'shape {kp.shape}')
-    w, h = (int(v) for v in input_size)
     lo, hi = kp.min(0), kp.max(0)
-    x1, y1, x2, y2 = float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1])
+    return crop_from_box(float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1]), input_size, padding)
+
+
+def crop_from_box(x1: float, y1: float, x2: float, y2: float, input_size: Sequence[int] = (224, 224),
+                  padding: float = 1.25) -> Dict[str, np.ndarray]:
+    """:func:`topdown_crop` from the tight box (x1, y1, x2, y2) (finite, image pixels, float32
+    values as mmpose's boxes are) — for callers that already have the keypoints' extent."""
+    w, h = int(input_size[0]), int(input_size[1])
     # bbox_xyxy2cs
     cx, cy = (x1 + x2) * 0.5, (y1 + y2) * 0.5
     sw = max((x2 - x1) * padding, MIN_BOX_SIDE * padding)

@@ -1,4 +1,5 @@
 """PackMeshInputs: pack a mesh sample into ``inputs`` + an mmpose ``PoseDataSample``."""
+import copy
 from typing import Dict, Sequence
 
 import numpy as np
@@ -84,7 +85,13 @@ class PackMeshInputs(BaseTransform):
                 value = value.astype(np.float32)
             fields[field] = value
         sample = PoseDataSample(gt_instances=set_instance_fields(InstanceData(), fields))
-        sample.set_metainfo({k: results[k] for k in self.meta_keys if k in results})
+        for k in self.meta_keys:
+            if k in results:
+                value = results[k]
+                # set_metainfo deep-copies every value; only mutable containers need it
+                if isinstance(value, (list, dict, set, np.ndarray)):
+                    value = copy.deepcopy(value)
+                sample.set_field(value, k, field_type='metainfo')
         return dict(inputs=inputs, data_samples=sample)
 
     def __repr__(self) -> str:

@@ -1,11 +1,13 @@
 """RandomVirtualCamera: look at a centred MoCap mesh through one of the virtual cameras (Sec. 3.1.1)."""
+import math
 from typing import Dict, Optional, Sequence
 
 import numpy as np
 from mmcv.transforms import BaseTransform
 from mmpose.registry import TRANSFORMS
 
-from ...cameras import VirtualCameraError, VirtualCameraRig, apply_warp, topdown_crop
+from ...cameras import VirtualCameraError, VirtualCameraRig
+from ...cameras.topdown_crop import crop_from_box
 
 _FILE = 'mmpose_mpt/datasets/transforms/random_virtual_camera.py'
 # Joints closer than this to the camera plane (or behind it) are not visible.
@@ -53,7 +55,10 @@ class RandomVirtualCamera(BaseTransform):
         if not padding > 0:
             raise VirtualCameraError(f'{_FILE}: padding must be > 0, got {padding!r}')
         # per-view float32 copies for the results (made once: this runs for every training sample)
-        self._RT = [np.ascontiguousarray(R.T) for R in self.rig.R]
+        K = [np.array([[f[0], 0.0, c[0]], [0.0, f[1], c[1]], [0.0, 0.0, 1.0]])
+             for f, c in zip(self.rig.f, self.rig.c)]
+        self._KRT = [np.ascontiguousarray((k @ R).T) for k, R in zip(K, self.rig.R)]
+        self._Kt = [k @ t for k, t in zip(K, self.rig.t)]
         self._f32 = [dict(cam_R=self.rig.R[v].astype(np.float32), cam_t=self.rig.t[v].astype(np.float32),
                           cam_f=self.rig.f[v].astype(np.float32), cam_c=self.rig.c[v].astype(np.float32))
                      for v in range(len(self.rig.R))]
@@ -77,23 +82,31 @@ class RandomVirtualCamera(BaseTransform):
                 f'{_FILE}: results["keypoints_3d"] must be a (K, 3) array of joints in metres, got '
                 f'{"no such key" if "keypoints_3d" not in results else joints.shape}')
         view = self._view(results)
-        # project_points written out in place: numpy's per-call overhead dominates on 17 points
-        joints_cam = joints.dot(self._RT[view])
-        joints_cam += self.rig.t[view]
-        z = joints_cam[:, 2]
+        # Projection, crop and warp written out for 17 points, where numpy's per-call overhead is
+        # the cost (this runs for every training sample): uvw = K (R X + t), depth = w.
+        uvw = joints.dot(self._KRT[view])
+        uvw += self._Kt[view]
+        z = uvw[:, 2]
         visible = z > MIN_DEPTH
-        px = joints_cam[:, :2] / np.maximum(z, PROJECTION_EPS)[:, None]
-        px *= self.rig.f[view]
-        px += self.rig.c[view]
-        if visible.all():
-            crop = topdown_crop(px, self.input_size, self.padding)
+        px = uvw[:, :2] / np.maximum(z, PROJECTION_EPS)[:, None]
+        all_visible = bool(visible.all())
+        if all_visible:
+            lo, hi = px.min(0), px.max(0)
         elif visible.any():
-            crop = topdown_crop(px[visible], self.input_size, self.padding)
+            lo, hi = px[visible].min(0), px[visible].max(0)
         else:  # nothing in front of the camera (never for a centred mesh): crop the whole image
-            crop = topdown_crop(np.array([[0.0, 0.0], self.rig.image_size[view]]), self.input_size,
-                                self.padding)
-        kp = apply_warp(px, crop['warp_mat']).astype(np.float32)
-        kp[~visible] = 0.0
+            lo, hi = np.zeros(2), self.rig.image_size[view]
+        box = [float(np.float32(v)) for v in (lo[0], lo[1], hi[0], hi[1])]   # mmpose boxes are f32
+        if not all(math.isfinite(v) for v in box):
+            raise VirtualCameraError(f'{_FILE}: projected joints are not finite (NaN/inf in '
+                                     f'results["keypoints_3d"]?)')
+        crop = crop_from_box(*box, self.input_size, self.padding)
+        warp = crop['warp_mat']
+        kp = px * warp[0, 0]                     # the warp is a uniform scale and a shift
+        kp += warp[:, 2]
+        kp = kp.astype(np.float32)
+        if not all_visible:
+            kp[~visible] = 0.0
         results.update({k: v.copy() for k, v in self._f32[view].items()})
         results.update(
             view_index=view, warp_mat=crop['warp_mat'], bbox=crop['bbox'][None],

@@ -19,6 +19,7 @@ from ...body_models import SMPL, MeshSampler
 from ...body_models.batched_skinning import BatchedSkinning
 from ...body_models.joint_regressors import H36M_J17_TO_J14
 from ...datasets.transforms.pack_mesh_inputs import set_instance_fields
+from ...utils.recycled_buffer import RecycledBuffer
 from .render_heatmaps import render_heatmaps
 
 GENDERS = ('neutral', 'male', 'female')  # index = the dataset's gender code
@@ -27,48 +28,6 @@ GENDERS = ('neutral', 'male', 'female')  # index = the dataset's gender code
 def _stack(gts: list, field: str, device: torch.device) -> Tensor:
     return torch.from_numpy(np.concatenate([np.asarray(getattr(g, field), np.float32) for g in gts])
                             ).to(device)
-
-
-def _storage_use_count(t: Tensor) -> Optional[int]:
-    count = getattr(torch._C, '_storage_Use_Count', None)
-    return None if count is None else int(count(t.untyped_storage()._cdata))
-
-
-class RecycledBuffer:
-    """One large tensor handed out again once nothing holds the previous one.
-
-    On the CPU a fresh 200 MB heatmap batch costs more in page faults than rendering it (measured
-    ~110 ms vs ~15 ms for 64 × 17 × 224² on the 2-core machine). The buffer is reused only when its
-    storage has no other user (every view the caller or the model kept counts), so a batch still
-    held — logged, stored, in an autograd graph — is never overwritten: a new buffer is made instead.
-    Not copied by ``deepcopy``/pickling (e.g. EMA copies of the model).
-    """
-
-    def __init__(self) -> None:
-        self._buf: Optional[Tensor] = None
-        self._alone: Optional[int] = None
-
-    def get(self, shape: Tuple[int, ...], dtype: torch.dtype, device: torch.device) -> Tensor:
-        buf = self._buf
-        if (buf is not None and tuple(buf.shape) == tuple(shape) and buf.dtype == dtype
-                and buf.device == device and self._alone is not None
-                and _storage_use_count(buf) == self._alone):
-            return buf.view(buf.shape)     # an alias: while the caller holds it, the count is up
-        buf = torch.empty(shape, dtype=dtype, device=device)
-        self._buf, self._alone = buf, _storage_use_count(buf)
-        return buf.view(buf.shape)
-
-    def clear(self) -> None:
-        self._buf = self._alone = None
-
-    def __deepcopy__(self, memo) -> 'RecycledBuffer':
-        return RecycledBuffer()
-
-    def __getstate__(self) -> dict:
-        return {}
-
-    def __setstate__(self, state: dict) -> None:
-        self.__init__()
 
 
 @MODELS.register_module()
@@ -86,9 +45,9 @@ class MoCapHeatmapPreprocessor(BaseDataPreprocessor):
         per_sample_gender: use the dataset's gender per sample (needs SMPL_{MALE,FEMALE} and data
             prepared with them); default: one model (``body_model['gender']``) for all, matching
             ``tools/prepare_amass.py --neutral-only``.
-        recycle_buffers: on the CPU, render each batch's heatmaps into the previous batch's memory
-            when nothing holds it any more (see :class:`RecycledBuffer`); other devices have caching
-            allocators.
+        recycle_buffers: on the CPU, write each batch's heatmaps and vertices into the previous
+            batch's memory when nothing holds it any more (see :class:`RecycledBuffer`); other devices
+            have caching allocators.
 
     Returns of :meth:`forward`: ``dict(inputs, data_samples, targets)``; ``targets`` (float32, on the
     device, camera frame, metres, root-relative to the H36M pelvis): ``vertices`` (B, V, 3) and one
@@ -127,6 +86,8 @@ class MoCapHeatmapPreprocessor(BaseDataPreprocessor):
         self.recycle_buffers = bool(recycle_buffers)
         self._heatmaps = RecycledBuffer()
         self._noise = RecycledBuffer()
+        self._vertices = RecycledBuffer()
+        self._skinned = RecycledBuffer()
         self.mesh_sampler = MeshSampler(mesh_sampler)
         if self.mesh_sampler.num_vertices[0] != smpl.num_vertices:
             raise ValueError(f'{mesh_sampler}: mesh sampling is for {self.mesh_sampler.num_vertices[0]} '
@@ -146,6 +107,9 @@ class MoCapHeatmapPreprocessor(BaseDataPreprocessor):
         """(14, V) LSP-14 rows of the Human3.6M regressor."""
         return self.joint_regressor[1:]
 
+    def _recycle(self, device: torch.device) -> bool:
+        return self.recycle_buffers and device.type == 'cpu'
+
     # -------------------------------------------------------------------------------- body model
     def posed_vertices(self, pose: Tensor, betas: Tensor, gender: Tensor,
                        rotation: Optional[Tensor] = None, batch_last: bool = False) -> Tensor:
@@ -160,7 +124,11 @@ class MoCapHeatmapPreprocessor(BaseDataPreprocessor):
             float32 vertices, (B, V, 3) or (V, 3, B).
         """
         if len(self.skinning) == 1:
-            verts, _ = self.skinning[0](pose, betas, rotation, root_relative=True)
+            out = None
+            if batch_last and self._recycle(pose.device):   # consumed within forward: scratch
+                out = self._skinned.get((self.skinning[0].num_vertices, 3, pose.shape[0]),
+                                        self.skinning[0].blend_dirs.dtype, pose.device)
+            verts, _ = self.skinning[0](pose, betas, rotation, root_relative=True, out=out)
         else:
             verts = pose.new_zeros(self.skinning[0].num_vertices, 3, pose.shape[0])
             for code, skin in enumerate(self.skinning):
@@ -195,8 +163,11 @@ class MoCapHeatmapPreprocessor(BaseDataPreprocessor):
         regressed = (self.joint_regressor @ verts_rot.view(num_v, 3 * b)).view(-1, 3, b)
         regressed = regressed.permute(2, 0, 1)                               # (B, 15, 3)
         pelvis, joints_rot = regressed[:, 0], regressed[:, 1:]
+        recycle = self._recycle(device)
         verts = torch.sub(verts_rot.permute(2, 0, 1), pelvis[:, None],
-                          out=verts_rot.new_empty(b, num_v, 3))
+                          out=self._vertices.get((b, num_v, 3), verts_rot.dtype, device) if recycle
+                          else verts_rot.new_empty(b, num_v, 3))
+        del verts_rot
         targets: Dict[str, Tensor] = {'vertices': verts}
         coarse = verts
         for level in range(1, len(self.mesh_sampler.num_vertices)):
@@ -218,7 +189,6 @@ class MoCapHeatmapPreprocessor(BaseDataPreprocessor):
             inputs = torch.cat([xy * visible[..., None], visible[..., None].float()], dim=-1)
         else:
             shape = (b, kp_in.shape[1]) + self.heatmap_size
-            recycle = self.recycle_buffers and device.type == 'cpu'
             out = self._heatmaps.get(shape, torch.float32, device) if recycle else None
             inputs = render_heatmaps(kp_in[..., :2], visible, self.heatmap_size, self.sigma, out=out)
             if training and bool((noise_std > 0).any()):
