@@ -212,3 +212,12 @@ def test_bad_sample_is_a_clear_value_error():
         t(dict(view_index=0))
     with pytest.raises(ValueError, match='keypoints_3d'):
         t(dict(keypoints_3d=np.zeros((17, 2))))
+
+
+def test_non_finite_joints_are_a_clear_error():
+    t = _build(num_views=4, random_view=False)
+    for bad in (np.nan, np.inf):
+        joints = COCO17_STANDING.copy()
+        joints[5, 0] = bad
+        with pytest.raises(ValueError, match='not finite.*seq_x frame 7'):
+            t(_sample(joints, view_index=1, seq_name='seq_x', frame_index=7))

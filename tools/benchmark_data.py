@@ -1,7 +1,8 @@
 """Throughput of the MoCap data engine against a per-sample reference pipeline, with an equality check.
 
     python tools/benchmark_data.py [--device cpu|cuda] [--batch-size 64] [--num-batches 5]
-                                   [--heatmap-size 224] [--data-root DIR] [--json] [--profile]
+                                   [--heatmap-size 224] [--heatmap-noise STD] [--threads N]
+                                   [--data-root DIR] [--json] [--profile]
 
 Two ways of producing the same training batch (heatmaps + mesh targets) from the prepared MoCap index
 are timed side by side, batch by batch interleaved so both see the same machine load:
@@ -21,7 +22,10 @@ are timed side by side, batch by batch interleaved so both see the same machine 
 Both use ``RandomVirtualCamera(random_view=False)`` and ``MaskedHeatmapModeling(enabled=True,
 noise_std=0)`` drawing from numpy's global random state as in training, re-seeded identically before
 each side's batch: identical views, masks and jitter, no noise, so the outputs must agree (max abs
-difference reported per field; exit status 1 if any exceeds 1e-4). Batches are drawn from a fixed
+difference reported per field; exit status 1 if any exceeds 1e-4). ``--heatmap-noise STD`` turns on
+MHM's heatmap noise on both sides (per sample, std ~ U[0, STD]; numpy ``normal`` per sample in the
+reference, ``Tensor.normal_`` on the batch in the engine) to show what training with noise costs;
+the heatmaps then differ by their random noise and are left out of the equality check. Batches are drawn from a fixed
 random permutation of the dataset, as a shuffling sampler would (consecutive items are the views of
 one mesh).
 
@@ -133,6 +137,7 @@ class ReferenceMeshTargets:
         self.sigma = float(sigma)
 
     def __call__(self, results: dict) -> dict:
+        # (heatmap noise, when MHM asks for it, is added at the end as an mmpose-style pipeline would)
         pose = torch.as_tensor(np.asarray(results['smpl_pose'], np.float32))[None]
         betas = torch.as_tensor(np.asarray(results['smpl_betas'], np.float32))[None]
         with torch.no_grad():
@@ -155,7 +160,12 @@ class ReferenceMeshTargets:
         h, w = self.heatmap_size
         kp = np.asarray(results['heatmap_keypoints'], np.float32)[0]
         vis = np.asarray(results['heatmap_keypoints_visible'], np.float32)[0]
-        ref = dict(inputs=render_heatmaps_numpy(kp, vis, self.heatmap_size, self.sigma),
+        heatmaps = render_heatmaps_numpy(kp, vis, self.heatmap_size, self.sigma)
+        noise = float(results.get('heatmap_noise_std', 0.0))
+        if noise > 0:
+            heatmaps += np.random.normal(0.0, noise, heatmaps.shape).astype(np.float32)
+            np.clip(heatmaps, 0.0, 1.0, out=heatmaps)
+        ref = dict(inputs=heatmaps,
                    vertices=levels[0], joints_3d=joints_rot - pelvis,
                    joints_2d=2 * crop / np.array([w, h]) - 1,
                    joints_2d_visible=(z[:, 0] > 1e-3).astype(np.float32))
@@ -171,10 +181,11 @@ def collate_reference(items: List[dict]) -> Dict[str, torch.Tensor]:
 
 
 # ----------------------------------------------------------------------------------------- builders
-def cheap_transforms(heatmap_size: Sequence[int], num_views: int = 4) -> List[dict]:
+def cheap_transforms(heatmap_size: Sequence[int], num_views: int = 4,
+                     heatmap_noise: float = 0.0) -> List[dict]:
     size = (int(heatmap_size[1]), int(heatmap_size[0]))   # RandomVirtualCamera takes (w, h)
     return [dict(type='RandomVirtualCamera', num_views=num_views, input_size=size, random_view=False),
-            dict(type='MaskedHeatmapModeling', enabled=True, noise_std=0.0)]
+            dict(type='MaskedHeatmapModeling', enabled=True, noise_std=float(heatmap_noise))]
 
 
 def build_dataset(mocap_root: str, pipeline: list, split: str = 'train', num_views: int = 4):
@@ -203,7 +214,7 @@ class Bench:
     """The two datasets (reference / engine pipelines over the same index) and the preprocessor."""
 
     def __init__(self, data_root: str, heatmap_size: Sequence[int] = (224, 224), device: str = 'cpu',
-                 split: str = 'train', sigma: float = 3.0):
+                 split: str = 'train', sigma: float = 3.0, heatmap_noise: float = 0.0):
         from mmpose_mpt.body_models import SMPL
         paths = data_paths(data_root)
         self.device = torch.device(device)
@@ -211,11 +222,9 @@ class Bench:
         self.preprocessor = build_preprocessor(paths, heatmap_size, sigma).to(self.device)
         smpl_cpu = SMPL(paths['smpl'], gender='neutral', h36m_regressor=paths['h36m'])
         self.reference = ReferenceMeshTargets(smpl_cpu, paths['sampling'], heatmap_size, sigma)
-        self.ref_ds = build_dataset(paths['mocap'], cheap_transforms(heatmap_size) + [self.reference],
-                                    split)
-        self.eng_ds = build_dataset(paths['mocap'],
-                                    cheap_transforms(heatmap_size) + [dict(type='PackMeshInputs')],
-                                    split)
+        cheap = cheap_transforms(heatmap_size, heatmap_noise=heatmap_noise)
+        self.ref_ds = build_dataset(paths['mocap'], cheap + [self.reference], split)
+        self.eng_ds = build_dataset(paths['mocap'], cheap + [dict(type='PackMeshInputs')], split)
         self.order = np.random.default_rng(0).permutation(len(self.eng_ds))
 
     def indices(self, batch: int, batch_size: int) -> List[int]:
@@ -237,10 +246,11 @@ class Bench:
             torch.cuda.synchronize(self.device)
 
 
-def compare(ref: Dict[str, torch.Tensor], eng: dict) -> Dict[str, float]:
+def compare(ref: Dict[str, torch.Tensor], eng: dict,
+            fields: Sequence[str] = COMPARED) -> Dict[str, float]:
     """Max abs difference per compared field (engine on any device vs the CPU reference)."""
     out = {}
-    for k in COMPARED:
+    for k in fields:
         e = eng['inputs'] if k == 'inputs' else eng['targets'][k]
         r = ref[k]
         if tuple(e.shape) != tuple(r.shape):
@@ -320,11 +330,13 @@ def profile_engine(bench: Bench, idx: Sequence[int], repeats: int = 3) -> dict:
 
 # --------------------------------------------------------------------------------------------- main
 def run(data_root: str, device: str = 'cpu', batch_size: int = 64, num_batches: int = 5,
-        heatmap_size: int = 224, profile: bool = False) -> dict:
+        heatmap_size: int = 224, profile: bool = False, heatmap_noise: float = 0.0) -> dict:
     size = (heatmap_size, heatmap_size)
-    bench = Bench(data_root, size, device)
+    bench = Bench(data_root, size, device, heatmap_noise=heatmap_noise)
     times = dict(reference=0.0, engine=0.0)
-    diffs: Dict[str, float] = {k: 0.0 for k in COMPARED}
+    # with noise the heatmaps differ by their random draws: only the targets are compared
+    fields = COMPARED if heatmap_noise <= 0 else tuple(k for k in COMPARED if k != 'inputs')
+    diffs: Dict[str, float] = {k: 0.0 for k in fields}
 
     def one(batch_id: int, timed: bool) -> None:
         idx = bench.indices(batch_id, batch_size)
@@ -339,7 +351,7 @@ def run(data_root: str, device: str = 'cpu', batch_size: int = 64, num_batches: 
             bench.sync()
             if timed:
                 times[name] += time.perf_counter() - t
-        for k, v in compare(outs['reference'], outs['engine']).items():
+        for k, v in compare(outs['reference'], outs['engine'], fields).items():
             diffs[k] = max(diffs[k], v)
 
     one(0, timed=False)                       # warm-up
@@ -354,6 +366,7 @@ def run(data_root: str, device: str = 'cpu', batch_size: int = 64, num_batches: 
         torch_threads=torch.get_num_threads(), torch=torch.__version__,
         load_average=[round(v, 2) for v in os.getloadavg()],
         batch_size=batch_size, num_batches=num_batches, heatmap_size=list(size),
+        heatmap_noise=heatmap_noise,
         dataset_items=len(bench.eng_ds), data_root=data_root,
         reference_samples_per_s=round(sps['reference'], 2), engine_samples_per_s=round(sps['engine'], 2),
         reference_ms_per_sample=round(1e3 / sps['reference'], 3),
@@ -373,6 +386,8 @@ def parse_args(argv=None):
     p.add_argument('--batch-size', type=int, default=64)
     p.add_argument('--num-batches', type=int, default=5, help='timed batches (after 1 warm-up)')
     p.add_argument('--heatmap-size', type=int, default=224)
+    p.add_argument('--heatmap-noise', type=float, default=0.0,
+                   help="MHM's heatmap noise_std on both sides (default 0: outputs compared exactly)")
     p.add_argument('--data-root', default=None,
                    help='toy data root (generated when missing); default data/toy if prepared, else '
                    'a temporary directory')
@@ -405,7 +420,7 @@ def main(argv=None) -> int:
                 print(f'preparing toy data in {data_root} ...', flush=True)
             prepare_toy_data(data_root)
         res = run(data_root, args.device, args.batch_size, args.num_batches, args.heatmap_size,
-                  args.profile)
+                  args.profile, args.heatmap_noise)
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -415,7 +430,8 @@ def main(argv=None) -> int:
         print(f"device: {res['device']}  torch threads: {res['torch_threads']}  "
               f"1-min load avg: {res['load_average'][0]}  "
               f"batch {res['batch_size']} x {res['num_batches']} timed batches, "
-              f"heatmaps {res['heatmap_size'][0]}x{res['heatmap_size'][1]}")
+              f"heatmaps {res['heatmap_size'][0]}x{res['heatmap_size'][1]}"
+              + (f", heatmap noise std U[0, {res['heatmap_noise']:g}]" if res['heatmap_noise'] else ''))
         print('max abs diff engine vs reference: ' +
               ', '.join(f'{k} {v:.2e}' for k, v in res['max_abs_diff'].items()) +
               f"  ({'OK' if res['equal'] else 'FAIL'}, tolerance {TOLERANCE:g})")

@@ -1,5 +1,4 @@
 """RandomVirtualCamera: look at a centred MoCap mesh through one of the virtual cameras (Sec. 3.1.1)."""
-import math
 from typing import Dict, Optional, Sequence
 
 import numpy as np
@@ -31,7 +30,7 @@ class RandomVirtualCamera(BaseTransform):
         random_view: draw the view uniformly (training); else use ``results['view_index'] %
             num_views`` (the dataset enumerates mesh × view, so evaluation is deterministic).
 
-    Required keys: ``keypoints_3d`` (K, 3) canonical frame (z-up, pelvis at the origin, metres);
+    Required keys: ``keypoints_3d`` (K, 3) finite, canonical frame (z-up, pelvis at the origin, metres);
     ``view_index`` int when ``random_view=False``.
 
     Added/updated keys: ``view_index`` int, ``cam_R`` (3, 3), ``cam_t`` (3,) (``X_cam = R X + t``,
@@ -81,6 +80,10 @@ class RandomVirtualCamera(BaseTransform):
             raise VirtualCameraError(
                 f'{_FILE}: results["keypoints_3d"] must be a (K, 3) array of joints in metres, got '
                 f'{"no such key" if "keypoints_3d" not in results else joints.shape}')
+        if not np.isfinite(joints).all():
+            raise VirtualCameraError(
+                f'{_FILE}: results["keypoints_3d"] is not finite (NaN/inf joints; sample '
+                f'{results.get("seq_name", "?")} frame {results.get("frame_index", "?")})')
         view = self._view(results)
         # Projection, crop and warp written out for 17 points, where numpy's per-call overhead is
         # the cost (this runs for every training sample): uvw = K (R X + t), depth = w.
@@ -97,9 +100,6 @@ class RandomVirtualCamera(BaseTransform):
         else:  # nothing in front of the camera (never for a centred mesh): crop the whole image
             lo, hi = np.zeros(2), self.rig.image_size[view]
         box = [float(np.float32(v)) for v in (lo[0], lo[1], hi[0], hi[1])]   # mmpose boxes are f32
-        if not all(math.isfinite(v) for v in box):
-            raise VirtualCameraError(f'{_FILE}: projected joints are not finite (NaN/inf in '
-                                     f'results["keypoints_3d"]?)')
         crop = crop_from_box(*box, self.input_size, self.padding)
         warp = crop['warp_mat']
         kp = px * warp[0, 0]                     # the warp is a uniform scale and a shift
