@@ -84,10 +84,28 @@ def test_short_pose_and_betas_are_padded(toy):
 def test_buffers_follow_the_module_and_are_not_checkpointed(toy):
     skin = BatchedSkinning(SMPL(toy['smpl_dir']))
     assert len(skin.state_dict()) == 0           # derived from the licensed model file
-    skin = skin.double()
-    assert skin.blend_dirs.dtype == torch.float64
-    verts, _ = skin(torch.zeros(1, 72), torch.zeros(1, 10))
+    skin = skin.double()              # dtype casts do not reach the buffers: built float32, stays so
+    assert skin.blend_dirs.dtype == torch.float32 and skin.parents.dtype == torch.int64
+    skin64 = BatchedSkinning(SMPL(toy['smpl_dir'], dtype=torch.float64))
+    verts, _ = skin64(torch.zeros(1, 72), torch.zeros(1, 10))
     assert verts.dtype == torch.float64
+    skin64.to('meta')
+    assert skin64.blend_dirs.device.type == 'meta' and skin64.blend_dirs.dtype == torch.float64
+    assert skin64.level1_joints.device.type == 'meta'
+
+
+def test_half_casts_are_undone_and_gradients_are_refused(toy):
+    skin = BatchedSkinning(SMPL(toy['smpl_dir']))
+    ref = skin(torch.zeros(2, 72), torch.zeros(2, 10))[0]
+    for cast in (torch.float16, torch.bfloat16):
+        half = BatchedSkinning(SMPL(toy['smpl_dir'])).to(cast)
+        assert half.blend_dirs.dtype == torch.float32
+        torch.testing.assert_close(half(torch.zeros(2, 72), torch.zeros(2, 10))[0], ref, rtol=0, atol=0)
+    pose = torch.zeros(2, 72, requires_grad=True)
+    with pytest.raises(ValueError, match='no gradients'):
+        skin(pose, torch.zeros(2, 10))
+    with torch.no_grad():
+        skin(pose, torch.zeros(2, 10))
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')

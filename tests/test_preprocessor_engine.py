@@ -280,6 +280,23 @@ def test_heatmap_buffer_is_recycled_only_when_nothing_holds_it(toy):
     assert off._heatmaps._buf is None
 
 
+def test_half_precision_module_casts_leave_the_engine_in_float32(toy, pp):
+    """DeepSpeed casts the whole model (preprocessor included) with .bfloat16()/.half(); the engine
+    keeps computing in float32 (fp16 would make SMPL's Rodrigues NaN, bf16 round targets by ~1 cm)."""
+    _, _, batch = _batch(toy, dict(enabled=True, noise_std=0.0, seed=0))
+    ref = pp(batch, training=True)
+    for cast in ('half', 'bfloat16'):
+        pp_h = getattr(build_preprocessor(toy['paths'], HW), cast)()
+        engine = [pp_h.joint_regressor] + list(pp_h.skinning.buffers()) + list(pp_h.mesh_sampler.buffers())
+        assert all(b.dtype in (torch.float32, torch.float64, torch.int64) for b in engine), cast
+        out = pp_h(batch, training=True)
+        assert out['inputs'].dtype == torch.float32
+        torch.testing.assert_close(out['inputs'], ref['inputs'], rtol=0, atol=0)
+        for k, v in ref['targets'].items():
+            assert out['targets'][k].dtype == torch.float32, (cast, k)
+            torch.testing.assert_close(out['targets'][k], v, rtol=0, atol=1e-6)
+
+
 # ----------------------------------------------------------------------------------- devices
 def test_to_moves_buffers_and_body_model(toy):
     pp_m = build_preprocessor(toy['paths'], HW)

@@ -25,6 +25,28 @@ from torch import Tensor, nn
 from ..utils.recycled_buffer import RecycledBuffer
 
 
+def apply_keeping_float_dtype(module: nn.Module, super_apply, fn, *args, **kwargs) -> nn.Module:
+    """``nn.Module._apply`` for ``module`` that lets its own floating buffers follow device moves but
+    not dtype casts (``.half()``, ``.bfloat16()``, DeepSpeed's whole-model cast, ``.double()``): the
+    data engine computes in the dtype it was built with (float16 cannot even hold smplx's Rodrigues
+    epsilon — zero rotations become NaN — and bfloat16 would round the targets by ~1 cm).
+
+    Args:
+        super_apply: the parent class's bound ``_apply``; fn/args: as ``nn.Module._apply`` gets them.
+    """
+    floats = {n: b for n, b in module._buffers.items() if b is not None and b.is_floating_point()}
+    for n in floats:
+        module._buffers.pop(n)
+    try:
+        super_apply(fn, *args, **kwargs)
+    finally:
+        for n, b in floats.items():
+            # where fn sends a tensor it does not cast (an integer one): the target device
+            device = fn(torch.empty(0, dtype=torch.long, device=b.device)).device
+            module._buffers[n] = b.to(device)
+    return module
+
+
 class BatchedSkinning(nn.Module):
     """Posed vertices of a batch of SMPL parameters, batch-last.
 
@@ -35,7 +57,10 @@ class BatchedSkinning(nn.Module):
         vertex_block: vertices per block on the CPU (default 512: a block's blend directions and
             transforms, ~1.5 MB each at batch 64, stay in L2/L3); ignored on other devices.
 
-    All buffers are non-persistent (derived from the licensed model file, never checkpointed).
+    All buffers are non-persistent (derived from the licensed model file, never checkpointed). They
+    follow device moves, not dtype casts (:func:`apply_keeping_float_dtype`): the computation dtype is
+    the body model's (build from ``SMPL(dtype=torch.float64)`` for float64). No autograd: this is the
+    data engine's forward (use :class:`SMPL` where gradients are needed).
     """
 
     def __init__(self, body_model: nn.Module, vertex_block: int = 512):
@@ -71,6 +96,9 @@ class BatchedSkinning(nn.Module):
         self.num_levels = max(depth)
         # per-block scratch, reused across blocks and calls (fresh ~2 MB blocks page-fault each time)
         self._scratch = RecycledBuffer()
+
+    def _apply(self, fn, *args, **kwargs):
+        return apply_keeping_float_dtype(self, super()._apply, fn, *args, **kwargs)
 
     def _blocks(self, device: torch.device):
         step = self.vertex_block if device.type == 'cpu' else self.num_vertices
@@ -122,6 +150,11 @@ class BatchedSkinning(nn.Module):
         """
         dtype, device = self.blend_dirs.dtype, self.blend_dirs.device
         B, J, S = pose.shape[0], self.num_joints, self.num_betas
+        if torch.is_grad_enabled() and any(x is not None and x.requires_grad
+                                           for x in (pose, betas, root_rotation)):
+            raise ValueError('BatchedSkinning computes no gradients (it writes into preallocated '
+                             'memory); use mmpose_mpt.body_models.SMPL where gradients are needed, or '
+                             'call it under torch.no_grad()')
         pose = pose.to(device=device, dtype=dtype).reshape(B, -1, 3)
         betas = betas.to(device=device, dtype=dtype).reshape(B, -1)
         if pose.shape[1] > J or betas.shape[1] > S:

@@ -19,7 +19,9 @@ class RecycledBuffer:
     machine). The buffer is reused only when its storage has no other user (every view the caller or
     the model kept counts), so a tensor still held — logged, stored, in an autograd graph — is never
     overwritten: a new buffer is made instead. Internal scratch that is never handed out is simply
-    reused. Not copied by ``deepcopy``/pickling (e.g. EMA copies of a model).
+    reused. Not copied by ``deepcopy``/pickling (e.g. EMA copies of a model). A bare
+    ``untyped_storage()`` object does not count as a holder (torch caches it on the storage): keep a
+    tensor or a view instead.
     """
 
     def __init__(self) -> None:

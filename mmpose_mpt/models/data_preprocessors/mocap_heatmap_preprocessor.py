@@ -16,7 +16,7 @@ from mmpose.registry import MODELS
 from torch import Tensor
 
 from ...body_models import SMPL, MeshSampler
-from ...body_models.batched_skinning import BatchedSkinning
+from ...body_models.batched_skinning import BatchedSkinning, apply_keeping_float_dtype
 from ...body_models.joint_regressors import H36M_J17_TO_J14
 from ...datasets.transforms.pack_mesh_inputs import set_instance_fields
 from ...utils.recycled_buffer import RecycledBuffer
@@ -106,6 +106,12 @@ class MoCapHeatmapPreprocessor(BaseDataPreprocessor):
     def lsp_regressor(self) -> Tensor:
         """(14, V) LSP-14 rows of the Human3.6M regressor."""
         return self.joint_regressor[1:]
+
+    def _apply(self, fn, *args, **kwargs):
+        # whole-model casts (DeepSpeed bf16/fp16) must not reach the engine: it computes in float32
+        # (mmengine's DeepSpeed wrapper casts the preprocessor's outputs afterwards); the skinning and
+        # the mesh sampler keep their own dtypes the same way
+        return apply_keeping_float_dtype(self, super()._apply, fn, *args, **kwargs)
 
     def _recycle(self, device: torch.device) -> bool:
         return self.recycle_buffers and device.type == 'cpu'
