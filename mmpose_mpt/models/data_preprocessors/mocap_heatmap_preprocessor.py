@@ -19,6 +19,7 @@ from ...body_models import SMPL, MeshSampler
 from ...body_models.batched_skinning import BatchedSkinning, apply_keeping_float_dtype
 from ...body_models.joint_regressors import H36M_J17_TO_J14
 from ...datasets.transforms.pack_mesh_inputs import set_instance_fields
+from ...utils.parallel_normal import normal_parallel_
 from ...utils.recycled_buffer import RecycledBuffer
 from .render_heatmaps import render_heatmaps
 
@@ -198,8 +199,8 @@ class MoCapHeatmapPreprocessor(BaseDataPreprocessor):
             out = self._heatmaps.get(shape, torch.float32, device) if recycle else None
             inputs = render_heatmaps(kp_in[..., :2], visible, self.heatmap_size, self.sigma, out=out)
             if training and bool((noise_std > 0).any()):
-                noise = (self._noise.get(shape, torch.float32, device) if recycle else
-                         torch.empty_like(inputs)).normal_()
+                noise = normal_parallel_(self._noise.get(shape, torch.float32, device) if recycle
+                                         else torch.empty_like(inputs))
                 inputs.addcmul_(noise, noise_std[:, None, None, None]).clamp_(0, 1)
 
         if not training:
