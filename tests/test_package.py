@@ -104,3 +104,21 @@ def test_broken_torchvision_is_not_left_half_imported(tmp_path):
             "assert not [m for m in sys.modules if m.split('.')[0] == 'torchvision'], 'left behind'"
             % str(tmp_path))
     subprocess.run([sys.executable, '-c', code], check=True, cwd=REPO)
+
+
+def test_working_torchvision_is_not_imported_either(tmp_path):
+    """An importable torchvision is not imported by the plugin (not even to probe it); importing
+    mmpose.visualization before mmpose_mpt keeps mmpose's real SimCCVisualizer."""
+    pkg = tmp_path / 'torchvision'
+    (pkg / 'transforms').mkdir(parents=True)
+    (pkg / '__init__.py').write_text('')
+    (pkg / 'transforms' / '__init__.py').write_text('class ToPILImage:\n    pass\n')
+    plugin_first = ('import sys; sys.path.insert(0, %r);'
+                    'import mmpose_mpt, mmpose.visualization;'
+                    "assert 'torchvision' not in sys.modules, 'imported'" % str(tmp_path))
+    subprocess.run([sys.executable, '-c', plugin_first], check=True, cwd=REPO)
+    mmpose_first = ('import sys; sys.path.insert(0, %r);'
+                    'import mmpose.visualization, mmpose_mpt;'
+                    'from mmpose.visualization.simcc_vis import SimCCVisualizer;'
+                    "assert 'Unavailable' not in repr(SimCCVisualizer), SimCCVisualizer" % str(tmp_path))
+    subprocess.run([sys.executable, '-c', mmpose_first], check=True, cwd=REPO)
