@@ -308,7 +308,7 @@ def test_to_moves_buffers_and_body_model(toy):
     assert all(b.device.type == 'meta' for b in pp_m.buffers()), \
         [n for n, b in pp_m.named_buffers() if b.device.type != 'meta']
     assert len(list(pp_m.buffers())) == n_cpu
-    assert pp_m.pelvis_regressor.device.type == 'meta'
+    assert pp_m.joint_regressor.device.type == 'meta'
     assert pp_m.body_models[0].device.type == 'meta'
     assert pp_m.mesh_sampler.D0_val.device.type == 'meta'
     assert pp_m.mesh_sampler.D0_val.dtype == torch.float64        # weights are not rounded by moves

@@ -464,9 +464,9 @@ class MeshSampler(nn.Module):
     def _matmul(self, name: str, level: int, x: torch.Tensor, num_out: int) -> torch.Tensor:
         row, col = getattr(self, f'{name}{level}_row'), getattr(self, f'{name}{level}_col')
         val = getattr(self, f'{name}{level}_val').to(dtype=x.dtype)
-        if self._selection.get(f'{name}{level}', False):       # entries sorted by row at init
-            return x.index_select(1, col) * val[None, :, None]
         src = x.index_select(1, col) * val[None, :, None]
+        if self._selection.get(f'{name}{level}', False):     # one entry per row, sorted by row at init
+            return src
         out = x.new_zeros(x.shape[0], num_out, x.shape[2])
         return out.index_add_(1, row, src)
 

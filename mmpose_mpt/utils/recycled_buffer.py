@@ -38,9 +38,6 @@ class RecycledBuffer:
         self._buf, self._alone = buf, _storage_use_count(buf)
         return buf.view(buf.shape)
 
-    def clear(self) -> None:
-        self._buf = self._alone = None
-
     def __deepcopy__(self, memo) -> 'RecycledBuffer':
         return RecycledBuffer()
 

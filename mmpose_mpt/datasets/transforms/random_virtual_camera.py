@@ -5,13 +5,12 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 from mmpose.registry import TRANSFORMS
 
-from ...cameras import VirtualCameraError, VirtualCameraRig
+from ...cameras import VirtualCameraError, VirtualCameraRig, apply_warp, project_points
 from ...cameras.topdown_crop import crop_from_box
 
 _FILE = 'mmpose_mpt/datasets/transforms/random_virtual_camera.py'
 # Joints closer than this to the camera plane (or behind it) are not visible.
 MIN_DEPTH = 1e-3  # metres
-PROJECTION_EPS = 1e-6  # project_points' default
 
 
 @TRANSFORMS.register_module()
@@ -54,10 +53,7 @@ class RandomVirtualCamera(BaseTransform):
         if not padding > 0:
             raise VirtualCameraError(f'{_FILE}: padding must be > 0, got {padding!r}')
         # per-view float32 copies for the results (made once: this runs for every training sample)
-        K = [np.array([[f[0], 0.0, c[0]], [0.0, f[1], c[1]], [0.0, 0.0, 1.0]])
-             for f, c in zip(self.rig.f, self.rig.c)]
-        self._KRT = [np.ascontiguousarray((k @ R).T) for k, R in zip(K, self.rig.R)]
-        self._Kt = [k @ t for k, t in zip(K, self.rig.t)]
+        self._RT = [np.ascontiguousarray(R.T) for R in self.rig.R]
         self._f32 = [dict(cam_R=self.rig.R[v].astype(np.float32), cam_t=self.rig.t[v].astype(np.float32),
                           cam_f=self.rig.f[v].astype(np.float32), cam_c=self.rig.c[v].astype(np.float32))
                      for v in range(len(self.rig.R))]
@@ -85,13 +81,12 @@ class RandomVirtualCamera(BaseTransform):
                 f'{_FILE}: results["keypoints_3d"] is not finite (NaN/inf joints; sample '
                 f'{results.get("seq_name", "?")} frame {results.get("frame_index", "?")})')
         view = self._view(results)
-        # Projection, crop and warp written out for 17 points, where numpy's per-call overhead is
-        # the cost (this runs for every training sample): uvw = K (R X + t), depth = w.
-        uvw = joints.dot(self._KRT[view])
-        uvw += self._Kt[view]
-        z = uvw[:, 2]
-        visible = z > MIN_DEPTH
-        px = uvw[:, :2] / np.maximum(z, PROJECTION_EPS)[:, None]
+        joints_cam = joints.dot(self._RT[view])
+        joints_cam += self.rig.t[view]
+        visible = joints_cam[:, 2] > MIN_DEPTH
+        px = project_points(joints_cam, self.rig.f[view], self.rig.c[view])
+        # the crop box from the extent of the visible joints (crop_from_box: no per-call validation of
+        # topdown_crop, whose numpy overhead on 17 points is the cost of this every-sample transform)
         all_visible = bool(visible.all())
         if all_visible:
             lo, hi = px.min(0), px.max(0)
@@ -101,10 +96,7 @@ class RandomVirtualCamera(BaseTransform):
             lo, hi = np.zeros(2), self.rig.image_size[view]
         box = [float(np.float32(v)) for v in (lo[0], lo[1], hi[0], hi[1])]   # mmpose boxes are f32
         crop = crop_from_box(*box, self.input_size, self.padding)
-        warp = crop['warp_mat']
-        kp = px * warp[0, 0]                     # the warp is a uniform scale and a shift
-        kp += warp[:, 2]
-        kp = kp.astype(np.float32)
+        kp = apply_warp(px, crop['warp_mat']).astype(np.float32)
         if not all_visible:
             kp[~visible] = 0.0
         results.update({k: v.copy() for k, v in self._f32[view].items()})

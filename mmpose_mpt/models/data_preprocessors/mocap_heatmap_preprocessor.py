@@ -98,16 +98,6 @@ class MoCapHeatmapPreprocessor(BaseDataPreprocessor):
         self.register_buffer('joint_regressor', torch.cat([h36m[:1], h36m[H36M_J17_TO_J14]]).contiguous(),
                              persistent=False)
 
-    @property
-    def pelvis_regressor(self) -> Tensor:
-        """(V,) the Human3.6M pelvis row."""
-        return self.joint_regressor[0]
-
-    @property
-    def lsp_regressor(self) -> Tensor:
-        """(14, V) LSP-14 rows of the Human3.6M regressor."""
-        return self.joint_regressor[1:]
-
     def _apply(self, fn, *args, **kwargs):
         # whole-model casts (DeepSpeed bf16/fp16) must not reach the engine: it computes in float32
         # (mmengine's DeepSpeed wrapper casts the preprocessor's outputs afterwards); the skinning and
@@ -149,7 +139,7 @@ class MoCapHeatmapPreprocessor(BaseDataPreprocessor):
     # ----------------------------------------------------------------------------------- forward
     @torch.no_grad()
     def forward(self, data: dict, training: bool = False) -> dict:
-        device = self.pelvis_regressor.device
+        device = self.joint_regressor.device
         samples = data['data_samples']
         gts = [ds.gt_instances for ds in samples]
         kp_in = torch.stack(list(data['inputs'])).to(device).float()           # (B, K, 3)
