@@ -46,6 +46,8 @@ def crop_from_box(x1: float, y1: float, x2: float, y2: float, input_size: Sequen
                   padding: float = 1.25) -> Dict[str, np.ndarray]:
     """:func:`topdown_crop` from the tight box (x1, y1, x2, y2) (finite, image pixels, float32
     values as mmpose's boxes are) — for callers that already have the keypoints' extent."""
+    # scalar arithmetic: a batch of one through crop_from_boxes costs 3x the numpy calls; the two
+    # compute the same float64 operations (tested equal)
     w, h = int(input_size[0]), int(input_size[1])
     # bbox_xyxy2cs
     cx, cy = (x1 + x2) * 0.5, (y1 + y2) * 0.5
@@ -64,6 +66,33 @@ def crop_from_box(x1: float, y1: float, x2: float, y2: float, input_size: Sequen
                 scale=np.array([sw, sh], np.float32), warp_mat=warp)
 
 
+def crop_from_boxes(boxes: np.ndarray, input_size: Sequence[int] = (224, 224),
+                    padding: float = 1.25) -> Dict[str, np.ndarray]:
+    """:func:`crop_from_box` for a batch: ``boxes`` (B, 4) xyxy, float64 holding float32 values.
+
+    Returns ``bbox`` (B, 4), ``center`` (B, 2), ``scale`` (B, 2), ``warp_mat`` (B, 2, 3), float32
+    (element-wise float64 arithmetic: the same numbers for a box whatever the batch).
+    """
+    w, h = int(input_size[0]), int(input_size[1])
+    x1, y1, x2, y2 = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
+    cx, cy = (x1 + x2) * 0.5, (y1 + y2) * 0.5
+    sw = np.maximum((x2 - x1) * padding, MIN_BOX_SIDE * padding)
+    sh = np.maximum((y2 - y1) * padding, MIN_BOX_SIDE * padding)
+    aspect = w / h
+    wide = sw > sh * aspect
+    sh, sw = np.where(wide, sw / aspect, sh), np.where(wide, sw, sh * aspect)
+    k = w / sw
+    warp = np.zeros((len(boxes), 2, 3), np.float32)
+    warp[:, 0, 0] = warp[:, 1, 1] = k
+    warp[:, 0, 2] = w * 0.5 - k * cx
+    warp[:, 1, 2] = h * 0.5 - k * cy
+    return dict(bbox=boxes.astype(np.float32), center=np.stack([cx, cy], 1).astype(np.float32),
+                scale=np.stack([sw, sh], 1).astype(np.float32), warp_mat=warp)
+
+
 def apply_warp(points: np.ndarray, warp_mat: np.ndarray) -> np.ndarray:
-    """Map (N, 2) points through a (2, 3) affine matrix (as ``cv2.transform`` does) → (N, 2)."""
-    return points @ warp_mat[:, :2].T + warp_mat[:, 2]
+    """Map (..., N, 2) points through (..., 2, 3) affine matrices (as ``cv2.transform`` does) →
+    (..., N, 2). Element-wise (no matrix product), so a batch gives each sample's numbers exactly."""
+    m = warp_mat[..., None, :, :]
+    x, y = points[..., 0:1], points[..., 1:2]
+    return x * m[..., 0] + y * m[..., 1] + m[..., 2]

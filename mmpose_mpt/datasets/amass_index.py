@@ -485,6 +485,21 @@ class MoCapIndex:
                     seq_id=seq_id, frame_index=int(a['frame_index'][i]),
                     seq_name=self.seq_names[seq_id], dataset_name=self.seq_datasets[seq_id])
 
+    def get_many(self, rows: np.ndarray) -> dict:
+        """:meth:`get` for meshes ``rows`` (int array), one gather per array: pose (N, 72) f32, betas (N, 10) f32,
+        gender (N,), keypoints_3d (N, 17, 3) f32, seq_id (N,), frame_index (N,), and the lists
+        seq_name, dataset_name."""
+        a = self.arrays
+        rows = np.asarray(rows, dtype=np.int64)
+        seq_id = np.asarray(a['seq_id'][rows])
+        return dict(pose=np.asarray(a['pose'][rows], dtype=np.float32),
+                    betas=np.asarray(a['betas'][rows], dtype=np.float32),
+                    gender=np.asarray(a['gender'][rows]),
+                    keypoints_3d=np.asarray(a['keypoints_3d'][rows], dtype=np.float32),
+                    seq_id=seq_id, frame_index=np.asarray(a['frame_index'][rows]),
+                    seq_name=[self.seq_names[s] for s in seq_id],
+                    dataset_name=[self.seq_datasets[s] for s in seq_id])
+
 
 # ----------------------------------------------------------------------------------------------
 # Preparation

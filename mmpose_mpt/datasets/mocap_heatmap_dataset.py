@@ -10,7 +10,7 @@ pickled.
 from __future__ import annotations
 
 import os.path as osp
-from typing import Callable, List, Optional, Sequence, Union
+from typing import Any, Callable, List, Optional, Sequence, Union
 
 import numpy as np
 from mmengine.dataset import BaseDataset
@@ -18,6 +18,7 @@ from mmengine.dataset import BaseDataset
 from mmpose.registry import DATASETS
 
 from .amass_index import MoCapIndex
+from .transforms.batched_transform import is_batched_pipeline, run_batched
 
 COCO_META_FILE = 'configs/_base_/datasets/coco.py'
 
@@ -160,6 +161,40 @@ class MoCapHeatmapDataset(BaseDataset):
                     keypoints_3d=rec['keypoints_3d'], view_index=view, mesh_index=mesh,
                     sample_idx=int(idx), seq_name=rec['seq_name'],
                     frame_index=rec['frame_index'], dataset_name=rec['dataset_name'])
+
+    def get_data_infos(self, indices: Sequence[int]) -> List[dict]:
+        """``[self.get_data_info(i) for i in indices]``, read with one gather per index array (a
+        sample's arrays are then views of the batch's)."""
+        if not self._fully_initialized:
+            self.full_init()
+        n = len(self)
+        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+        idx = np.where(idx < 0, idx + n, idx)
+        if len(idx) and not (0 <= idx.min() and idx.max() < n):
+            bad = idx[(idx < 0) | (idx >= n)][0]
+            raise IndexError(f'index {bad if bad >= 0 else bad - n} out of range for {n} items')
+        slot, view = np.divmod(idx, self.num_views)
+        mesh = self._mesh_ids[slot] if self._mesh_ids is not None else slot
+        rec = self.index.get_many(mesh)
+        return [dict(smpl_pose=rec['pose'][i], smpl_betas=rec['betas'][i],
+                     gender=int(rec['gender'][i]), keypoints_3d=rec['keypoints_3d'][i],
+                     view_index=int(view[i]), mesh_index=int(mesh[i]), sample_idx=int(idx[i]),
+                     seq_name=rec['seq_name'][i], frame_index=int(rec['frame_index'][i]),
+                     dataset_name=rec['dataset_name'][i])
+                for i in range(len(idx))]
+
+    def __getitems__(self, indices: Sequence[int]) -> List[Any]:
+        """``[self[i] for i in indices]``, computed as a batch: what PyTorch's ``DataLoader`` calls
+        for a batch of a map-style dataset. The index rows are gathered at once and, when every
+        transform of the pipeline is a :class:`BatchedTransform` (RandomVirtualCamera,
+        MaskedHeatmapModeling, PackMeshInputs), the pipeline runs vectorised over the batch (the
+        same items under the same random state; tested). Other pipelines run item by item."""
+        transforms = getattr(self.pipeline, 'transforms', None)
+        if not is_batched_pipeline(transforms or []):
+            return [self[i] for i in indices]
+        out = run_batched(transforms, self.get_data_infos(indices))
+        # a dropped sample goes through BaseDataset.__getitem__ (its re-fetch / error rules)
+        return [self[i] if r is None else r for i, r in zip(indices, out)]
 
     def get_subset_(self, indices) -> None:  # noqa: D401
         raise NotImplementedError('MoCapHeatmapDataset does not support subsets; use max_meshes')

@@ -1,9 +1,10 @@
 """Masked Heatmap Modeling (MHM, Sec. 3.1.2): joint masking, joint jitter and heatmap noise."""
-from typing import Dict, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
-from mmcv.transforms import BaseTransform
 from mmpose.registry import TRANSFORMS
+
+from .batched_transform import BatchedTransform
 
 
 class _GlobalRandom:
@@ -22,10 +23,11 @@ class _GlobalRandom:
 
 
 @TRANSFORMS.register_module()
-class MaskedHeatmapModeling(BaseTransform):
+class MaskedHeatmapModeling(BatchedTransform):
     """Corrupt the keypoints the heatmaps are rendered from, as a 2D pose network's output would be.
 
-    Works on the 17 keypoints (cheap, per sample); the heatmaps themselves and their Gaussian noise are
+    Works on the 17 keypoints (cheap, per sample or vectorised over a batch, see
+    :class:`BatchedTransform`); the heatmaps themselves and their Gaussian noise are
     made on the device by :class:`MoCapHeatmapPreprocessor` from what this transform writes.
 
     Args:
@@ -66,32 +68,73 @@ class MaskedHeatmapModeling(BaseTransform):
             return _GlobalRandom
         return np.random.default_rng([self.seed, int(results.get('sample_idx', 0))])
 
+    @staticmethod
+    def _keypoints_shape(results: Dict) -> Tuple[int, ...]:
+        # (N, K, 2) of the keypoints; before the camera transform has run (a batch's draws are made
+        # first) the (K, 3) joints it will project give it: (1, K, 2)
+        if 'keypoints' in results:
+            return np.shape(results['keypoints'])
+        return (1, len(results['keypoints_3d']), 2)
+
+    def draw(self, results: Dict) -> Optional[Tuple[np.ndarray, Optional[np.ndarray], float]]:
+        """(mask (1, K) bool, jitter (N, K, 2) float32 or None, heatmap noise std), or None when
+        disabled."""
+        if not self.enabled:
+            return None
+        shape = self._keypoints_shape(results)
+        k = shape[1]
+        rng = self._rng(results)
+        if self.num_masked is not None:
+            n = min(k, int(rng.integers(self.num_masked[0], self.num_masked[1] + 1)))
+            mask = np.zeros((1, k), bool)
+            mask[0, rng.permutation(k)[:n]] = True
+        else:
+            mask = rng.random((1, k)) < self.mask_prob
+        jitter = (rng.normal(0.0, self.jitter_std, shape).astype(np.float32)
+                  if self.jitter_std > 0 else None)
+        noise = float(rng.uniform(0.0, self.noise_std)) if self.noise_std > 0 else 0.0
+        return mask, jitter, noise
+
     def transform(self, results: Dict) -> Dict:
+        # one sample: transform_batch's arithmetic without the stacking
+        drawn = self.draw(results)
         kp = np.asarray(results['keypoints'], np.float32)
         vis = np.asarray(results['keypoints_visible']) > 0
-        k = kp.shape[1]
-        if not self.enabled:
-            mask = np.zeros((1, k), bool)
-            noise = 0.0
-            kp = kp.copy()
+        if drawn is None:
+            mask, noise, kp = np.zeros((1, kp.shape[1]), bool), 0.0, kp.copy()
         else:
-            rng = self._rng(results)
-            if self.num_masked is not None:
-                n = min(k, int(rng.integers(self.num_masked[0], self.num_masked[1] + 1)))
-                mask = np.zeros((1, k), bool)
-                mask[0, rng.permutation(k)[:n]] = True
-            else:
-                mask = rng.random((1, k)) < self.mask_prob
-            if self.jitter_std > 0:
-                kp = kp + rng.normal(0.0, self.jitter_std, kp.shape).astype(np.float32)
-            else:
-                kp = kp.copy()
-            noise = float(rng.uniform(0.0, self.noise_std)) if self.noise_std > 0 else 0.0
+            mask, jitter, noise = drawn
+            kp = kp + jitter if jitter is not None else kp.copy()
         results['heatmap_keypoints'] = kp
         results['heatmap_keypoints_visible'] = (vis & ~mask).astype(np.float32)
         results['mhm_mask'] = mask
         results['heatmap_noise_std'] = noise
         return results
+
+    def transform_batch(self, batch: List[Dict], draws: List) -> List[Dict]:
+        kp = [np.asarray(r['keypoints'], np.float32) for r in batch]
+        if len({a.shape for a in kp}) > 1:   # different keypoint layouts: one at a time
+            return [self.transform_batch([r], [d])[0] for r, d in zip(batch, draws)]
+        kp = np.stack(kp)                                                     # (B, N, K, 2)
+        vis = np.stack([np.asarray(r['keypoints_visible']) > 0 for r in batch])
+        if not self.enabled:
+            mask = np.zeros((len(batch), 1, kp.shape[2]), bool)
+            noise = [0.0] * len(batch)
+            kp = kp.copy()
+        else:
+            mask = np.stack([d[0] for d in draws])
+            noise = [d[2] for d in draws]
+            if self.jitter_std > 0:
+                kp = kp + np.stack([d[1] for d in draws])
+            else:
+                kp = kp.copy()
+        hm_vis = (vis & ~mask).astype(np.float32)
+        for i, r in enumerate(batch):
+            r['heatmap_keypoints'] = kp[i]
+            r['heatmap_keypoints_visible'] = hm_vis[i]
+            r['mhm_mask'] = mask[i]
+            r['heatmap_noise_std'] = noise[i]
+        return batch
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(mask_prob={self.mask_prob}, num_masked={self.num_masked}, '

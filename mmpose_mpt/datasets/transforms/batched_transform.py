@@ -1,0 +1,59 @@
+"""BatchedTransform: a transform that runs on a whole batch of samples at once, with the same results.
+
+The MoCap transforms are a few numpy calls on 17 points per sample; per sample that is ~0.2 ms of
+Python/numpy call overhead, a quarter of the data engine's time. When a dataset is asked for a batch
+(PyTorch's ``DataLoader`` calls ``dataset.__getitems__(indices)`` when it exists, see
+:meth:`MoCapHeatmapDataset.__getitems__`), :func:`run_batched` runs each transform once on the list
+of samples, vectorised over them.
+
+The per-sample call is the batched code on a batch of one, so both paths compute the same thing by
+construction. Random numbers are drawn per sample by :meth:`BatchedTransform.draw`, for every sample
+and every transform *before* any is computed, in the order the per-sample pipeline draws them
+(sample 1: transform 1, transform 2, ...; sample 2: ...): a batch is exactly the list of items the
+per-item path gives under the same random state (tested).
+"""
+from typing import Any, List, Optional, Sequence
+
+from mmcv.transforms import BaseTransform
+
+
+class BatchedTransform(BaseTransform):
+    """Base class: implement :meth:`transform_batch` (and :meth:`draw` if random)."""
+
+    def draw(self, results: dict) -> Any:
+        """This sample's random numbers (called before any transform of the batch is computed, so
+        ``results`` holds only what the dataset put there). Default: none."""
+        return None
+
+    def transform_batch(self, batch: List[dict], draws: List[Any]) -> List[Optional[dict]]:
+        """Transform every sample of ``batch`` (a list of results dicts; may be modified in place)
+        with its ``draws[i]``; return the list of results (None drops a sample, as in
+        :meth:`transform`)."""
+        raise NotImplementedError
+
+    def transform(self, results: dict) -> Optional[dict]:
+        return self.transform_batch([results], [self.draw(results)])[0]
+
+
+def is_batched_pipeline(transforms: Sequence) -> bool:
+    """Whether every transform of a pipeline (mmengine ``Compose.transforms``) is batchable."""
+    return len(transforms) > 0 and all(isinstance(t, BatchedTransform) for t in transforms)
+
+
+def run_batched(transforms: Sequence[BatchedTransform], batch: List[dict]) -> List[Optional[dict]]:
+    """Run a pipeline of :class:`BatchedTransform` over a batch of results dicts.
+
+    Returns the transformed samples, None where a transform dropped one (the caller decides, as
+    mmengine's ``BaseDataset`` does for a None item). Equal to ``[pipeline(r) for r in batch]`` under
+    the same random state.
+    """
+    draws = [[t.draw(r) for t in transforms] for r in batch]   # per-sample order of the draws
+    out: List[Optional[dict]] = list(batch)
+    for k, t in enumerate(transforms):
+        keep = [i for i, r in enumerate(out) if r is not None]
+        if not keep:
+            break
+        done = t.transform_batch([out[i] for i in keep], [draws[i][k] for i in keep])
+        for i, r in zip(keep, done):
+            out[i] = r
+    return out
