@@ -153,23 +153,26 @@ class MoCapHeatmapPreprocessor(BaseDataPreprocessor):
         w, h = self.heatmap_size[1], self.heatmap_size[0]
 
         b = pose.shape[0]
-        # camera frame, centred on the SMPL pelvis; batch-last (V, 3, B) so that the regressors are
-        # one product and the transpose to (B, V, 3) is fused with the re-centring below
+        # camera frame, centred on the SMPL pelvis; batch-last (V, 3, B): the regressors are one
+        # product, the re-centring one contiguous pass and mesh down-sampling a gather of whole rows;
+        # only the outputs are transposed to (B, V, 3)
         verts_rot = self.posed_vertices(pose, betas, gender, rotation=R, batch_last=True)
         num_v = verts_rot.shape[0]
         regressed = (self.joint_regressor @ verts_rot.view(num_v, 3 * b)).view(-1, 3, b)
+        verts_rot -= regressed[0]                          # root-relative to the H36M pelvis
         regressed = regressed.permute(2, 0, 1)                               # (B, 15, 3)
         pelvis, joints_rot = regressed[:, 0], regressed[:, 1:]
         recycle = self._recycle(device)
-        verts = torch.sub(verts_rot.permute(2, 0, 1), pelvis[:, None],
-                          out=self._vertices.get((b, num_v, 3), verts_rot.dtype, device) if recycle
-                          else verts_rot.new_empty(b, num_v, 3))
-        del verts_rot
+        verts = (self._vertices.get((b, num_v, 3), verts_rot.dtype, device) if recycle
+                 else verts_rot.new_empty(b, num_v, 3))
+        verts.copy_(verts_rot.permute(2, 0, 1))
         targets: Dict[str, Tensor] = {'vertices': verts}
-        coarse = verts
+        coarse = verts_rot.view(num_v, 3 * b)
         for level in range(1, len(self.mesh_sampler.num_vertices)):
             name = 'vertices_sub' if level == 1 else f'vertices_sub{level}'
-            coarse = targets[name] = self.mesh_sampler.downsample(coarse, level - 1, level)
+            coarse = self.mesh_sampler.downsample(coarse, level - 1, level)   # (V_level, 3 B)
+            targets[name] = coarse.view(-1, 3, b).permute(2, 0, 1).contiguous()
+        del verts_rot
         targets['joints_3d'] = joints_rot - pelvis[:, None]
         joints_cam = joints_rot + t[:, None]
         z = joints_cam[..., 2:]
