@@ -205,3 +205,17 @@ def test_set_instance_fields_fast_path_matches_mmengine():
         set_instance_fields(InstanceData(), {'_data_fields': np.ones((1, 2))})
     with pytest.raises(AssertionError, match='length'):
         set_instance_fields(InstanceData(), dict(a=np.ones((1, 2)), b=np.ones((2, 2))))
+
+
+def test_dataloader_workers_batches(toy_data_root):
+    """Batches made by worker processes (pickled views of one batch array) are the items."""
+    ds = _dataset(toy_data_root, random_view=False, mhm=dict(seed=1, noise_std=0.1))
+    loader = torch.utils.data.DataLoader(ds, batch_size=6, shuffle=False, num_workers=2,
+                                         collate_fn=pseudo_collate)
+    got = [b for _, b in zip(range(3), loader)]
+    for k, batch in enumerate(got):
+        for i, item in enumerate(ds.__getitems__(list(range(6 * k, 6 * k + 6)))):
+            assert torch.equal(batch['inputs'][i], item['inputs'])
+            np.testing.assert_array_equal(batch['data_samples'][i].gt_instances.cam_R,
+                                          item['data_samples'].gt_instances.cam_R)
+            assert batch['data_samples'][i].sample_idx == 6 * k + i
