@@ -19,6 +19,11 @@ are timed side by side, batch by batch interleaved so both see the same machine 
   ``MoCapHeatmapPreprocessor.forward(batch, training=True)`` (the pre-training path) batched on
   ``--device``.
 
+Both sides fetch a batch the way PyTorch's ``DataLoader`` does, ``dataset.__getitems__(indices)``: the
+engine's pipeline is made of ``BatchedTransform``s, so the MoCap dataset runs it vectorised over the
+batch (exactly the per-item results); the reference's per-sample SMPL transform is not batched, so its
+pipeline runs item by item, as an mmpose pipeline does.
+
 Both use ``RandomVirtualCamera(random_view=False)`` and ``MaskedHeatmapModeling(enabled=True,
 noise_std=0)`` drawing from numpy's global random state as in training, re-seeded identically before
 each side's batch: identical views, masks and jitter, no noise, so the outputs must agree (max abs
@@ -30,7 +35,8 @@ random permutation of the dataset, as a shuffling sampler would (consecutive ite
 one mesh).
 
 Timing: one warm-up batch of each first, then ``--num-batches`` batches; samples/s = samples /
-seconds spent (dataset access and transforms included for both). Toy data (body models + toy AMASS
+seconds spent (dataset access and transforms included for both; each side runs right after the other,
+so neither finds its data in the caches). Toy data (body models + toy AMASS
 motion + the prepared index) is generated into ``--data-root`` when missing (default: ``data/toy`` if
 it already holds a prepared index, else a temporary directory removed at exit).
 
