@@ -219,3 +219,57 @@ def test_dataloader_workers_batches(toy_data_root):
             np.testing.assert_array_equal(batch['data_samples'][i].gt_instances.cam_R,
                                           item['data_samples'].gt_instances.cam_R)
             assert batch['data_samples'][i].sample_idx == 6 * k + i
+
+
+class _DropEveryFifth(BatchedTransform):
+    """Drops samples whose index is a multiple of 5 (as a filtering transform would)."""
+
+    def transform_batch(self, batch, draws):
+        return [None if r['sample_idx'] % 5 == 0 else r for r in batch]
+
+
+class _KeepFirstJoints(BatchedTransform):
+    """Changes the number of keypoints after the camera (so MHM's early draws no longer fit)."""
+
+    def transform_batch(self, batch, draws):
+        for r in batch:
+            r['keypoints'] = r['keypoints'][:, :12].copy()
+            r['keypoints_visible'] = r['keypoints_visible'][:, :12].copy()
+        return batch
+
+
+class _ZeroKeypointsMHM(MaskedHeatmapModeling):
+    """A subclass that overrides only the per-sample transform."""
+
+    def transform(self, results):
+        results = super().transform(results)
+        results['heatmap_keypoints'] = np.zeros_like(results['heatmap_keypoints'])
+        return results
+
+
+@pytest.mark.parametrize('case', ['drop', 'reshape', 'subclass'])
+def test_getitems_falls_back_to_items(toy_data_root, case):
+    """Batches a vectorised run cannot reproduce exactly are made item by item from the same random
+    state: a dropped sample (train mode re-fetches another), a draw that no longer fits, a subclass
+    whose own transform the batch code would skip."""
+    root = osp.join(toy_data_root, 'mocap')
+    cam = dict(type='RandomVirtualCamera', num_views=4, random_view=True)
+    mhm = dict(type='MaskedHeatmapModeling', num_masked=(1, 3))
+    pipeline = {'drop': [cam, _DropEveryFifth(), mhm, dict(type='PackMeshInputs')],
+                'reshape': [cam, _KeepFirstJoints(), mhm, dict(type='PackMeshInputs')],
+                'subclass': [cam, _ZeroKeypointsMHM(), dict(type='PackMeshInputs')]}[case]
+    ds = MoCapHeatmapDataset(root, num_views=4, pipeline=pipeline, test_mode=False)
+    idx = list(range(1, 13))
+    np.random.seed(0)
+    items = [ds[i] for i in idx]
+    after_items = np.random.random()
+    np.random.seed(0)
+    batch = ds.__getitems__(idx)
+    assert np.random.random() == after_items
+    for a, b in zip(items, batch):
+        _assert_same_item(a, b)
+    if case == 'drop':
+        assert {b['data_samples'].sample_idx % 5 for b in batch} != {0}
+        assert all(b['data_samples'].sample_idx % 5 for b in batch)
+    if case == 'subclass':
+        assert all(float(b['inputs'][:, :2].abs().sum()) == 0 for b in batch)

@@ -18,7 +18,7 @@ from mmengine.dataset import BaseDataset
 from mmpose.registry import DATASETS
 
 from .amass_index import MoCapIndex
-from .transforms.batched_transform import is_batched_pipeline, run_batched
+from .transforms.batched_transform import NotBatchable, is_batched_pipeline, run_batched
 
 COCO_META_FILE = 'configs/_base_/datasets/coco.py'
 
@@ -188,13 +188,22 @@ class MoCapHeatmapDataset(BaseDataset):
         for a batch of a map-style dataset. The index rows are gathered at once and, when every
         transform of the pipeline is a :class:`BatchedTransform` (RandomVirtualCamera,
         MaskedHeatmapModeling, PackMeshInputs), the pipeline runs vectorised over the batch (the
-        same items under the same random state; tested). Other pipelines run item by item."""
+        same items under the same random state; tested). Other pipelines, and batches in which a
+        transform drops a sample, run item by item."""
         transforms = getattr(self.pipeline, 'transforms', None)
         if not is_batched_pipeline(transforms or []):
             return [self[i] for i in indices]
-        out = run_batched(transforms, self.get_data_infos(indices))
-        # a dropped sample goes through BaseDataset.__getitem__ (its re-fetch / error rules)
-        return [self[i] if r is None else r for i, r in zip(indices, out)]
+        state = np.random.get_state()
+        try:
+            out = run_batched(transforms, self.get_data_infos(indices))
+        except NotBatchable:
+            out = None
+        if out is None or any(r is None for r in out):
+            # a dropped sample (or a batch a transform cannot do): the per-item path, from the same
+            # random state, with BaseDataset's re-fetch rules
+            np.random.set_state(state)
+            return [self[i] for i in indices]
+        return out
 
     def get_subset_(self, indices) -> None:  # noqa: D401
         raise NotImplementedError('MoCapHeatmapDataset does not support subsets; use max_meshes')

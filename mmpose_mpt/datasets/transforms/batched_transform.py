@@ -17,6 +17,12 @@ from typing import Any, List, Optional, Sequence
 from mmcv.transforms import BaseTransform
 
 
+class NotBatchable(Exception):
+    """Raised by :meth:`BatchedTransform.transform_batch` when this batch cannot give the per-item
+    results (e.g. a draw made before an earlier transform changed the data's shape): the dataset then
+    rewinds the random state and runs the items one by one."""
+
+
 class BatchedTransform(BaseTransform):
     """Base class: implement :meth:`transform_batch` (and :meth:`draw` if random)."""
 
@@ -35,17 +41,31 @@ class BatchedTransform(BaseTransform):
         return self.transform_batch([results], [self.draw(results)])[0]
 
 
+def _owner(cls: type, name: str) -> type:
+    return next(c for c in cls.__mro__ if name in c.__dict__)
+
+
 def is_batched_pipeline(transforms: Sequence) -> bool:
-    """Whether every transform of a pipeline (mmengine ``Compose.transforms``) is batchable."""
-    return len(transforms) > 0 and all(isinstance(t, BatchedTransform) for t in transforms)
+    """Whether every transform of a pipeline (mmengine ``Compose.transforms``) is batchable: a
+    :class:`BatchedTransform` whose ``transform_batch`` is not older than its ``transform`` and
+    ``__call__`` (a subclass that overrides only ``transform`` must run item by item)."""
+    def batchable(t) -> bool:
+        if not isinstance(t, BatchedTransform):
+            return False
+        cls = type(t)
+        owner = _owner(cls, 'transform_batch')
+        return all(issubclass(owner, _owner(cls, name)) for name in ('transform', '__call__'))
+
+    return len(transforms) > 0 and all(batchable(t) for t in transforms)
 
 
 def run_batched(transforms: Sequence[BatchedTransform], batch: List[dict]) -> List[Optional[dict]]:
     """Run a pipeline of :class:`BatchedTransform` over a batch of results dicts.
 
-    Returns the transformed samples, None where a transform dropped one (the caller decides, as
-    mmengine's ``BaseDataset`` does for a None item). Equal to ``[pipeline(r) for r in batch]`` under
-    the same random state.
+    Returns the transformed samples, None where a transform dropped one. Equal to
+    ``[pipeline(r) for r in batch]`` under the same random state when no sample is dropped (the
+    per-item path stops drawing for a dropped sample; the caller then rewinds the random state and
+    runs item by item). Raises :class:`NotBatchable` from a transform that cannot do this batch.
     """
     draws = [[t.draw(r) for t in transforms] for r in batch]   # per-sample order of the draws
     out: List[Optional[dict]] = list(batch)

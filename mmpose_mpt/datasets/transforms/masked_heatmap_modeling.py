@@ -4,7 +4,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from mmpose.registry import TRANSFORMS
 
-from .batched_transform import BatchedTransform
+from .batched_transform import BatchedTransform, NotBatchable
 
 
 class _GlobalRandom:
@@ -123,9 +123,16 @@ class MaskedHeatmapModeling(BatchedTransform):
             kp = kp.copy()
         else:
             mask = np.stack([d[0] for d in draws])
+            if mask.shape[-1] != kp.shape[2]:   # drawn before an earlier transform changed K
+                raise NotBatchable(f'MaskedHeatmapModeling drew masks for {mask.shape[-1]} '
+                                   f'keypoints, the samples now have {kp.shape[2]}')
             noise = [d[2] for d in draws]
             if self.jitter_std > 0:
-                kp = kp + np.stack([d[1] for d in draws])
+                jitter = np.stack([d[1] for d in draws])
+                if jitter.shape != kp.shape:   # drawn before an earlier transform reshaped them
+                    raise NotBatchable(f'MaskedHeatmapModeling drew jitter {jitter.shape[1:]} for '
+                                       f'keypoints that are now {kp.shape[1:]}')
+                kp = kp + jitter
             else:
                 kp = kp.copy()
         hm_vis = (vis & ~mask).astype(np.float32)
