@@ -6,8 +6,10 @@ Python/numpy call overhead, a quarter of the data engine's time. When a dataset 
 :meth:`MoCapHeatmapDataset.__getitems__`), :func:`run_batched` runs each transform once on the list
 of samples, vectorised over them.
 
-The per-sample call is the batched code on a batch of one, so both paths compute the same thing by
-construction. Random numbers are drawn per sample by :meth:`BatchedTransform.draw`, for every sample
+By default the per-sample call is the batched code on a batch of one. RandomVirtualCamera and
+MaskedHeatmapModeling override it with scalar code (a batch of one costs 2-4x the numpy calls on the
+per-item path, which wrapped datasets and the benchmark's reference use); it does the same
+element-wise arithmetic, and the equality is tested. Random numbers are drawn per sample by :meth:`BatchedTransform.draw`, for every sample
 and every transform *before* any is computed, in the order the per-sample pipeline draws them
 (sample 1: transform 1, transform 2, ...; sample 2: ...): a batch is exactly the list of items the
 per-item path gives under the same random state (tested).
