@@ -133,6 +133,49 @@ def test_render_into_out_buffer_and_denormal_flush():
     assert float(far[0, 0, 14, 14]) == pytest.approx(math.exp(-392 / 9), rel=1e-5)   # 2 x exp(-21.8)
 
 
+@pytest.mark.parametrize('size,sigma', [((224, 224), 3.0), ((112, 112), 3.0), ((224, 224), 1.7),
+                                        ((100, 180), 4.2)])
+def test_render_windows_equal_full_product(size, sigma):
+    """A contiguous float32 ``out`` on the CPU is written as memset + one window per map: bit-equal to
+    the full outer product (float64 output = the same float32 products, written everywhere)."""
+    from mmpose_mpt.models.data_preprocessors.render_heatmaps import _radius
+    h, w = size
+    g = torch.Generator().manual_seed(3)
+    kp = torch.rand(12, 17, 2, generator=g) * torch.tensor([w + 80.0, h + 80.0]) - 40
+    # joints exactly one kept-radius from a pixel, on the borders and in the corners
+    r = _radius(sigma)
+    kp[:4] = kp[:4].round() + r * torch.sign(torch.rand(4, 17, 2, generator=g) - 0.5)
+    kp[4, :4] = torch.tensor([[0.0, 0.0], [w - 1.0, h - 1.0], [-r, 5.0], [w - 1 + r, h - 1 + r]])
+    vis = torch.rand(12, 17, generator=g) > 0.2
+    full = render_heatmaps(kp, vis, size=size, sigma=sigma, dtype=torch.float64).float()
+    out = torch.full((12, 17, h, w), 7.0)                    # stale content must not survive
+    got = render_heatmaps(kp, vis, size=size, sigma=sigma, out=out)
+    assert got.data_ptr() == out.data_ptr()
+    assert torch.equal(got, full)
+    assert (full > 0).sum() > 1000                          # the maps are not trivially empty
+    # a non-contiguous out takes the full product: same maps
+    t_out = torch.full((12, 17, w, h), 7.0).transpose(2, 3)
+    assert torch.equal(render_heatmaps(kp, vis, size=size, sigma=sigma, out=t_out), full)
+
+
+def test_render_windows_fall_back_for_non_finite_keypoints():
+    kp = torch.tensor([[[50.0, 60.0], [float('nan'), 3.0]]])
+    vis = torch.tensor([[True, False]])
+    full = render_heatmaps(kp, vis, size=(224, 224), dtype=torch.float64).float()
+    got = render_heatmaps(kp, vis, size=(224, 224), out=torch.empty(1, 2, 224, 224))
+    assert torch.equal(got.isnan(), full.isnan()) and torch.equal(got[0, 0], full[0, 0])
+
+
+def test_zero_fill():
+    from mmpose_mpt.models.data_preprocessors.render_heatmaps import zero_fill_
+    t = torch.full((3, 1000), 2.5)
+    v = t._version
+    assert zero_fill_(t) is t and torch.all(t == 0) and t._version > v
+    nc = torch.full((10, 6), 3.0)[:, ::2]                  # non-contiguous: zero_(), rest untouched
+    zero_fill_(nc)
+    assert torch.all(nc == 0) and torch.all(nc._base[:, 1::2] == 3.0)
+
+
 def test_render_batched_shapes_and_per_map_independence():
     g = torch.Generator().manual_seed(1)
     kp = torch.rand(2, 17, 2, generator=g) * 230 - 3     # a few just outside the map

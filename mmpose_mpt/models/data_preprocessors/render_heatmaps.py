@@ -1,4 +1,7 @@
 """MoCap-generated heatmaps, Eq. 1 of the paper: S_j(p) = exp(-||p - x_j||² / σ²)."""
+import ctypes
+import ctypes.util
+import math
 from typing import Optional, Sequence
 
 import torch
@@ -15,6 +18,71 @@ def _profile(grid: Tensor, centre: Tensor, inv_sigma2: float) -> Tensor:
     e = (grid - centre).square_().mul_(-inv_sigma2)
     keep = e >= _MIN_EXPONENT
     return e.clamp_(min=_MIN_EXPONENT).exp_().mul_(keep)
+
+
+def _load_memset():
+    try:
+        return ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6').memset
+    except (OSError, AttributeError):
+        return None
+
+
+_MEMSET = _load_memset()
+
+
+def zero_fill_(t: Tensor) -> Tensor:
+    """``t.zero_()`` for a contiguous CPU tensor through the C library's ``memset``, which writes
+    large blocks with non-temporal stores: no read of the old cache lines, ~2× faster than
+    ``zero_`` on a 200 MB heatmap batch (8 vs 15 ms on the 2-core machine, where memory bandwidth is
+    the limit). Any other tensor, or without a C library: ``zero_()``."""
+    if _MEMSET is not None and t.device.type == 'cpu' and t.is_contiguous() and t.numel():
+        _MEMSET(ctypes.c_void_p(t.data_ptr()), 0, ctypes.c_size_t(t.numel() * t.element_size()))
+        torch.autograd.graph.increment_version(t)     # as an in-place torch op would
+        return t
+    return t.zero_()
+
+
+def _radius(sigma: float) -> float:
+    """Profile values are kept (not flushed to 0) where |p - x| ≤ σ·√43.5 (6.6σ)."""
+    return float(sigma) * math.sqrt(-_MIN_EXPONENT)
+
+
+def _window_size(sigma: float) -> int:
+    """Pixels per side of a window starting at ceil(x - r) - 1 that reaches past x + r (r =
+    :func:`_radius`): it holds every pixel within r of x, and a float rounding of the exponent at
+    distance ~r cannot put a kept value outside it."""
+    return int(math.floor(2 * _radius(sigma))) + 3
+
+
+def _render_windows(kp: Tensor, visible: Tensor, sigma: float, out: Tensor, win: int) -> Tensor:
+    """CPU path of :func:`render_heatmaps`: zero ``out`` (float32, contiguous) with ``memset`` and
+    write each map's (win, win) window around its joint, the only place its outer product is not 0.
+
+    The values are those of the full outer product (the same profile values at the same integer
+    pixels, multiplied the same way), so the maps are bit-identical to it; the full product writes
+    every pixel with ordinary stores and is ~1.5× slower on the CPU, bound by memory bandwidth.
+    """
+    B, K, H, W = out.shape
+    M, r, inv = B * K, _radius(sigma), 1.0 / float(sigma) ** 2
+    ar = torch.arange(win, device=kp.device)
+    # first window pixel, moved inside the map where the window sticks out (it then still holds
+    # every kept pixel of the map: it only moves away from the side that lies outside)
+    x0 = (torch.ceil(kp[..., 0] - r) - 1).clamp_(0, W - win).long()                  # (B, K)
+    y0 = (torch.ceil(kp[..., 1] - r) - 1).clamp_(0, H - win).long()
+    gx = _profile((x0[..., None] + ar).float(), kp[..., 0:1], inv)                  # (B, K, win)
+    gy = _profile((y0[..., None] + ar).float(), kp[..., 1:2], inv)
+    gy.mul_(visible.to(gy.dtype)[..., None])
+    vals = (gy[..., :, None] * gx[..., None, :]).view(M * win, win)
+    # window row i of map m starts at element m·H·W + (y0 + i)·W + x0 of the flat buffer. ``rows``
+    # is a view with one length-win row starting at every element; the rows written never overlap
+    # (windows lie inside their own map, and W ≥ win), so one index_copy_ writes all windows.
+    starts = ((torch.arange(M, device=kp.device) * (H * W) + y0.reshape(-1) * W
+               + x0.reshape(-1))[:, None] + ar * W).reshape(-1)
+    zero_fill_(out)
+    flat = out.view(-1)
+    rows = flat.as_strided((flat.numel() - win + 1, win), (1, 1))
+    rows.index_copy_(0, starts, vals)
+    return out
 
 
 def render_heatmaps(keypoints: Tensor, visible: Tensor, size: Sequence[int] = (224, 224),
@@ -42,20 +110,28 @@ def render_heatmaps(keypoints: Tensor, visible: Tensor, size: Sequence[int] = (2
     Profile values below exp(-43.5) ≈ 1.3e-19 are flushed to zero, so that neither the profiles nor
     their products (≥ exp(-87) > 1.18e-38) are float32 denormals: x86 CPUs compute with denormals ~8×
     slower (measured on ``exp``), here and in whatever consumes the maps, and they carry no signal.
-    A map value differs from Eq. 1 by at most 1.3e-19.
+    A map value differs from Eq. 1 by at most 1.3e-19. A map is therefore 0 outside a window of
+    ~2·6.6σ pixels around its joint: a contiguous float32 ``out`` on the CPU is written as a
+    ``memset`` plus those windows (bit-identical to the full product, tested).
     """
     h, w = int(size[0]), int(size[1])
     dtype = out.dtype if out is not None else (dtype or keypoints.dtype)
     kp = keypoints.float()
+    inv = 1.0 / (float(sigma) ** 2)
+    if out is not None and tuple(out.shape) != tuple(kp.shape[:2]) + (h, w):
+        raise ValueError(f'out has shape {tuple(out.shape)}, expected {tuple(kp.shape[:2]) + (h, w)}')
+    win = _window_size(sigma)
+    # windows for a recycled CPU buffer (into fresh memory, one thread's memset takes all the page
+    # faults: 2× slower than the full product's two threads)
+    if (out is not None and out.device.type == 'cpu' and dtype == torch.float32
+            and out.is_contiguous() and 4 * win * win <= h * w and bool(torch.isfinite(kp).all())):
+        return _render_windows(kp, visible, sigma, out, win)
     xs = torch.arange(w, device=kp.device, dtype=torch.float32)
     ys = torch.arange(h, device=kp.device, dtype=torch.float32)
-    inv = 1.0 / (float(sigma) ** 2)
     gx = _profile(xs, kp[..., 0:1], inv)                               # (B, K, W)
     gy = _profile(ys, kp[..., 1:2], inv)                               # (B, K, H)
     gy = gy * visible.to(gy.dtype)[..., None]                        # zero maps for masked joints
     if out is not None:
-        if tuple(out.shape) != tuple(kp.shape[:2]) + (h, w):
-            raise ValueError(f'out has shape {tuple(out.shape)}, expected {tuple(kp.shape[:2]) + (h, w)}')
         if out.dtype == torch.float32:
             return torch.mul(gy[..., :, None], gx[..., None, :], out=out)
         return out.copy_(gy[..., :, None] * gx[..., None, :])
