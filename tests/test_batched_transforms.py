@@ -17,7 +17,7 @@ from mmpose_mpt.datasets.mocap_heatmap_dataset import MoCapHeatmapDataset
 from mmpose_mpt.datasets.transforms import (MaskedHeatmapModeling, PackMeshInputs,
                                             RandomVirtualCamera)
 from mmpose_mpt.datasets.transforms.batched_transform import BatchedTransform, run_batched
-from mmpose_mpt.datasets.transforms.pack_mesh_inputs import set_instance_fields
+from mmpose_mpt.datasets.transforms.pack_mesh_inputs import set_instance_fields, set_metainfo_fields
 
 init_default_scope('mmpose')
 
@@ -194,8 +194,8 @@ def test_set_instance_fields_fast_path_matches_mmengine():
     slow = InstanceData()
     for k, v in fields.items():
         setattr(slow, k, v)
-    assert fast.keys() == slow.keys() and len(fast) == len(slow) == 1
-    assert fast.all_keys() == slow.all_keys()
+    assert set(fast.keys()) == set(slow.keys()) and len(fast) == len(slow) == 1
+    assert set(fast.all_keys()) == set(slow.all_keys())
     for k in fields:
         assert fast.get(k) is fields[k]
     # names that are attributes of the class or metainfo keep mmengine's checks
@@ -205,6 +205,41 @@ def test_set_instance_fields_fast_path_matches_mmengine():
         set_instance_fields(InstanceData(), {'_data_fields': np.ones((1, 2))})
     with pytest.raises(AssertionError, match='length'):
         set_instance_fields(InstanceData(), dict(a=np.ones((1, 2)), b=np.ones((2, 2))))
+
+
+def test_set_metainfo_fields_fast_path_matches_mmengine():
+    from mmpose.structures import PoseDataSample
+    meta = dict(input_size=(224, 224), sample_idx=3, seq_name='a/b', flip_indices=[1, 0])
+    fast = set_metainfo_fields(PoseDataSample(), dict(meta))
+    slow = PoseDataSample(metainfo=meta)
+    assert fast.metainfo == slow.metainfo and set(fast.metainfo_keys()) == set(slow.metainfo_keys())
+    assert fast.keys() == slow.keys() == []
+    # names that clash (a data field, a property of the class) keep mmengine's checks
+    with pytest.raises(AttributeError):
+        set_metainfo_fields(PoseDataSample(metainfo=dict(a=1), b=np.ones(1)), dict(b=2))
+    with pytest.raises(AssertionError):
+        set_metainfo_fields(PoseDataSample(), dict(gt_instances=1))
+
+
+def test_packed_sample_equals_mmengine_construction(toy_data_root):
+    """PackMeshInputs builds its samples through fast paths: the result must be what building the
+    same sample through mmengine's public API gives (fields, metainfo, lengths, values)."""
+    from mmpose.structures import PoseDataSample
+    ds = _dataset(toy_data_root, random_view=True, mhm=dict(seed=2))
+    for item in ds.__getitems__([0, 5, 11]):
+        got = item['data_samples']
+        gt = got.gt_instances
+        ref = PoseDataSample(gt_instances=InstanceData(**{k: gt.get(k) for k in gt.keys()}),
+                             metainfo=got.metainfo)
+        assert got.keys() == ref.keys() == ['gt_instances']
+        assert got._data_fields == ref._data_fields
+        assert set(got.metainfo_keys()) == set(ref.metainfo_keys()) and got.metainfo == ref.metainfo
+        assert set(gt.keys()) == set(ref.gt_instances.keys()) and len(gt) == len(ref.gt_instances) == 1
+        assert set(got.metainfo) == {'input_size', 'view_index', 'sample_idx', 'seq_name',
+                                     'frame_index', 'dataset_name'}
+        assert isinstance(got.gt_instances, InstanceData) and got.gt_instances is gt
+        assert all(isinstance(gt.get(k), np.ndarray) and gt.get(k).dtype != np.float64
+                   for k in gt.keys())
 
 
 def test_dataloader_workers_batches(toy_data_root):

@@ -49,17 +49,35 @@ def set_instance_fields(instances: InstanceData, fields: Dict[str, np.ndarray]) 
             n = len(value)
         elif len(value) != n:
             raise AssertionError(f'InstanceData field {name!r} has length {len(value)}, the others {n}')
-    cls = type(instances)
-    attrs = _CLASS_ATTRS.get(cls)
-    if attrs is None:
-        attrs = _CLASS_ATTRS[cls] = frozenset(dir(cls))
-    if attrs.isdisjoint(fields) and instances.__dict__.keys().isdisjoint(fields):
+    if (_class_attrs(type(instances)).isdisjoint(fields)
+            and instances.__dict__.keys().isdisjoint(fields)):
         instances._data_fields.update(fields)
         instances.__dict__.update(fields)
     else:
         for name, value in fields.items():
             BaseDataElement.__setattr__(instances, name, value)
     return instances
+
+
+def _class_attrs(cls: type) -> FrozenSet[str]:
+    attrs = _CLASS_ATTRS.get(cls)
+    if attrs is None:
+        attrs = _CLASS_ATTRS[cls] = frozenset(dir(cls))
+    return attrs
+
+
+def set_metainfo_fields(element: BaseDataElement, meta: Dict) -> BaseDataElement:
+    """``element.set_field(value, name, field_type='metainfo')`` for each item, without a deep copy
+    (pass copies of mutable values). New names (attributes neither of the class nor of the instance)
+    are registered as ``set_field`` does (``_metainfo_fields`` + the instance dict) in one update;
+    anything else goes through ``set_field`` and its checks."""
+    if _class_attrs(type(element)).isdisjoint(meta) and element.__dict__.keys().isdisjoint(meta):
+        element._metainfo_fields.update(meta)
+        element.__dict__.update(meta)
+    else:
+        for name, value in meta.items():
+            element.set_field(value, name, field_type='metainfo')
+    return element
 
 
 @TRANSFORMS.register_module()
@@ -78,24 +96,38 @@ class PackMeshInputs(BatchedTransform):
                                                    'frame_index', 'dataset_name', 'img_path', 'id',
                                                    'flip_indices')):
         self.meta_keys = tuple(meta_keys)
-        self._instance_keys = tuple(INSTANCE_KEYS.items())
+        # (results key, field, always add the instance dim, ndim without it): the per-sample loop
+        # runs on every training sample, so the lookups are done once here
+        self._instance_specs = tuple((k, f, k in UNBATCHED, INSTANCE_NDIM.get(k, -1))
+                                     for k, f in INSTANCE_KEYS.items())
 
-    def _instance_value(self, key: str, value) -> np.ndarray:
-        value = np.asarray(value)
-        if key in UNBATCHED or value.ndim == INSTANCE_NDIM.get(key, -1):
-            value = value[None]
-        return value
+    def _fields(self, results: Dict) -> Dict[str, np.ndarray]:
+        fields = {}
+        for key, field, unbatched, ndim in self._instance_specs:
+            if key not in results:
+                continue
+            value = results[key]
+            if type(value) is not np.ndarray:
+                value = np.asarray(value)
+            if unbatched or value.ndim == ndim:
+                value = value[None]
+            if value.dtype == np.float64:
+                value = value.astype(np.float32)
+            fields[field] = value
+        return fields
 
     def _sample(self, results: Dict, fields: Dict[str, np.ndarray]) -> PoseDataSample:
-        sample = PoseDataSample(gt_instances=set_instance_fields(InstanceData(), fields))
+        sample = PoseDataSample()
+        sample.gt_instances = set_instance_fields(InstanceData(), fields)
+        meta = {}
         for k in self.meta_keys:
             if k in results:
                 value = results[k]
                 # set_metainfo deep-copies every value; only mutable containers need it
                 if isinstance(value, (list, dict, set, np.ndarray)):
                     value = copy.deepcopy(value)
-                sample.set_field(value, k, field_type='metainfo')
-        return sample
+                meta[k] = value
+        return set_metainfo_fields(sample, meta)
 
     def transform(self, results: Dict) -> Dict:
         if 'img' in results:
@@ -106,15 +138,7 @@ class PackMeshInputs(BatchedTransform):
             vis = np.asarray(results.get('heatmap_keypoints_visible', results['keypoints_visible']),
                              np.float32)[0]
             inputs = torch.from_numpy(np.concatenate([kp, vis[:, None]], axis=1))
-        fields = {}
-        for key, field in self._instance_keys:
-            if key not in results:
-                continue
-            value = self._instance_value(key, results[key])
-            if value.dtype == np.float64:
-                value = value.astype(np.float32)
-            fields[field] = value
-        return dict(inputs=inputs, data_samples=self._sample(results, fields))
+        return dict(inputs=inputs, data_samples=self._sample(results, self._fields(results)))
 
     def transform_batch(self, batch: List[Dict], draws: List) -> List[Dict]:
         # one by one: packing is the creation of each sample's data structures (stacking the fields
