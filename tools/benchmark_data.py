@@ -314,9 +314,9 @@ def profile_engine(bench: Bench, idx: Sequence[int], repeats: int = 3) -> dict:
         stages['  mesh sampler (both levels, rows of 3B)'], _ = timed(
             lambda: pp.mesh_sampler.downsample(pp.mesh_sampler.downsample(flat, 0, 1), 1, 2))
         buf = torch.empty(kp.shape[:2] + pp.heatmap_size, device=d)
-        stages['  render_heatmaps (fresh memory)'], _ = timed(
+        stages['  render_heatmaps (fresh memory: full outer product)'], _ = timed(
             lambda: render_heatmaps(kp[..., :2], kp[..., 2] > 0, pp.heatmap_size, pp.sigma))
-        stages['  render_heatmaps (recycled buffer)'], _ = timed(
+        stages['  render_heatmaps (recycled buffer: memset + windows)'], _ = timed(
             lambda: render_heatmaps(kp[..., :2], kp[..., 2] > 0, pp.heatmap_size, pp.sigma, out=buf))
     ref_item = bench.ref_ds.get_data_info(idx[0])
     ref_t = bench.ref_ds.pipeline.transforms
