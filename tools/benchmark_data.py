@@ -454,7 +454,7 @@ def main(argv=None) -> int:
         if 'profile' in res:
             print('stage times (ms):')
             for k, v in res['profile']['stages_ms'].items():
-                print(f'  {k:<50s} {v:10.2f}')
+                print(f'  {k:<56s} {v:10.2f}')
             print(res['profile']['top_ops'])
         print(f"reference (per-sample pipeline): {res['reference_samples_per_s']:10.1f} samples/s "
               f"({res['reference_ms_per_sample']:.2f} ms/sample)")
