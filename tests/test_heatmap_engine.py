@@ -174,6 +174,11 @@ def test_zero_fill():
     nc = torch.full((10, 6), 3.0)[:, ::2]                  # non-contiguous: zero_(), rest untouched
     zero_fill_(nc)
     assert torch.all(nc == 0) and torch.all(nc._base[:, 1::2] == 3.0)
+    with pytest.raises(RuntimeError, match='leaf Variable'):   # autograd's check, as zero_()
+        zero_fill_(torch.ones(4, requires_grad=True))
+    # an empty batch into an empty buffer
+    assert render_heatmaps(torch.zeros(0, 17, 2), torch.zeros(0, 17, dtype=torch.bool),
+                           out=torch.empty(0, 17, 224, 224)).shape == (0, 17, 224, 224)
 
 
 def test_render_batched_shapes_and_per_map_independence():

@@ -35,7 +35,8 @@ def zero_fill_(t: Tensor) -> Tensor:
     large blocks with non-temporal stores: no read of the old cache lines, ~2× faster than
     ``zero_`` on a 200 MB heatmap batch (8 vs 15 ms on the 2-core machine, where memory bandwidth is
     the limit). Any other tensor, or without a C library: ``zero_()``."""
-    if _MEMSET is not None and t.device.type == 'cpu' and t.is_contiguous() and t.numel():
+    if (_MEMSET is not None and t.device.type == 'cpu' and t.is_contiguous() and t.numel()
+            and not t.requires_grad):      # zero_() keeps autograd's checks for those
         _MEMSET(ctypes.c_void_p(t.data_ptr()), 0, ctypes.c_size_t(t.numel() * t.element_size()))
         torch.autograd.graph.increment_version(t)     # as an in-place torch op would
         return t
@@ -124,7 +125,8 @@ def render_heatmaps(keypoints: Tensor, visible: Tensor, size: Sequence[int] = (2
     # windows for a recycled CPU buffer (into fresh memory, one thread's memset takes all the page
     # faults: 2× slower than the full product's two threads)
     if (out is not None and out.device.type == 'cpu' and dtype == torch.float32
-            and out.is_contiguous() and 4 * win * win <= h * w and bool(torch.isfinite(kp).all())):
+            and out.is_contiguous() and out.numel() and 4 * win * win <= h * w
+            and bool(torch.isfinite(kp).all())):
         return _render_windows(kp, visible, sigma, out, win)
     xs = torch.arange(w, device=kp.device, dtype=torch.float32)
     ys = torch.arange(h, device=kp.device, dtype=torch.float32)
