@@ -194,8 +194,8 @@ def test_set_instance_fields_fast_path_matches_mmengine():
     slow = InstanceData()
     for k, v in fields.items():
         setattr(slow, k, v)
-    assert set(fast.keys()) == set(slow.keys()) and len(fast) == len(slow) == 1
-    assert set(fast.all_keys()) == set(slow.all_keys())
+    assert fast.keys() == slow.keys() and len(fast) == len(slow) == 1
+    assert fast.all_keys() == slow.all_keys()
     for k in fields:
         assert fast.get(k) is fields[k]
     # names that are attributes of the class or metainfo keep mmengine's checks
@@ -212,7 +212,7 @@ def test_set_metainfo_fields_fast_path_matches_mmengine():
     meta = dict(input_size=(224, 224), sample_idx=3, seq_name='a/b', flip_indices=[1, 0])
     fast = set_metainfo_fields(PoseDataSample(), dict(meta))
     slow = PoseDataSample(metainfo=meta)
-    assert fast.metainfo == slow.metainfo and set(fast.metainfo_keys()) == set(slow.metainfo_keys())
+    assert fast.metainfo == slow.metainfo and fast.metainfo_keys() == slow.metainfo_keys()
     assert fast.keys() == slow.keys() == []
     # names that clash (a data field, a property of the class) keep mmengine's checks
     with pytest.raises(AttributeError):
@@ -223,18 +223,29 @@ def test_set_metainfo_fields_fast_path_matches_mmengine():
 
 def test_packed_sample_equals_mmengine_construction(toy_data_root):
     """PackMeshInputs builds its samples through fast paths: the result must be what building the
-    same sample through mmengine's public API gives (fields, metainfo, lengths, values)."""
+    same sample through mmengine's public API, field by field in the same order, gives (fields,
+    metainfo, lengths, values, and the key order, which follows the fields' sets)."""
     from mmpose.structures import PoseDataSample
+
+    from mmpose_mpt.datasets.transforms.pack_mesh_inputs import INSTANCE_KEYS
     ds = _dataset(toy_data_root, random_view=True, mhm=dict(seed=2))
+    pack = ds.pipeline.transforms[-1]
     for item in ds.__getitems__([0, 5, 11]):
         got = item['data_samples']
         gt = got.gt_instances
-        ref = PoseDataSample(gt_instances=InstanceData(**{k: gt.get(k) for k in gt.keys()}),
-                             metainfo=got.metainfo)
+        ref_gt = InstanceData()
+        for field in INSTANCE_KEYS.values():
+            if field in gt:
+                setattr(ref_gt, field, gt.get(field))
+        ref = PoseDataSample(gt_instances=ref_gt)
+        for k in pack.meta_keys:
+            if k in got.metainfo:
+                ref.set_field(got.metainfo[k], k, field_type='metainfo')
         assert got.keys() == ref.keys() == ['gt_instances']
         assert got._data_fields == ref._data_fields
-        assert set(got.metainfo_keys()) == set(ref.metainfo_keys()) and got.metainfo == ref.metainfo
-        assert set(gt.keys()) == set(ref.gt_instances.keys()) and len(gt) == len(ref.gt_instances) == 1
+        assert got.metainfo_keys() == ref.metainfo_keys() and got.metainfo == ref.metainfo
+        assert list(got.metainfo) == list(ref.metainfo)
+        assert gt.keys() == ref_gt.keys() and len(gt) == len(ref_gt) == 1
         assert set(got.metainfo) == {'input_size', 'view_index', 'sample_idx', 'seq_name',
                                      'frame_index', 'dataset_name'}
         assert isinstance(got.gt_instances, InstanceData) and got.gt_instances is gt

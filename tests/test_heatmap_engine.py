@@ -166,6 +166,27 @@ def test_render_windows_fall_back_for_non_finite_keypoints():
     assert torch.equal(got.isnan(), full.isnan()) and torch.equal(got[0, 0], full[0, 0])
 
 
+@pytest.mark.parametrize('case', ['short', 'narrow', 'neg_sigma', 'tiny_sigma', 'inf_sigma',
+                                  'nan_visible', 'neg_visible', 'neg_zero_visible'])
+def test_render_windows_only_where_exact(case):
+    """Inputs where windows would not give the full product's bits take the full product (found by
+    review: maps shorter or narrower than a window, σ ≤ 0 or non-finite, 1/σ² beyond float32,
+    visibilities that are NaN/inf or carry a sign)."""
+    size, sigma = {'short': ((21, 336), 3.0), 'narrow': ((336, 21), 3.0), 'neg_sigma': ((224, 224), -3.0),
+                   'tiny_sigma': ((64, 64), 1e-20), 'inf_sigma': ((64, 64), float('inf'))
+                   }.get(case, ((224, 224), 3.0))
+    g = torch.Generator().manual_seed(5)
+    kp = torch.rand(2, 6, 2, generator=g) * torch.tensor([size[1] + 0.0, size[0] + 0.0])
+    kp[0, 0] = torch.tensor([3.0, 2.0])                         # on integer pixels (σ → 0: 0/0)
+    vis = torch.ones(2, 6)
+    vis[1, 2] = {'nan_visible': float('nan'), 'neg_visible': -1.0,
+                 'neg_zero_visible': -0.0}.get(case, 0.0)
+    full = render_heatmaps(kp, vis, size=size, sigma=sigma, dtype=torch.float64).float()
+    got = render_heatmaps(kp, vis, size=size, sigma=sigma, out=torch.full((2, 6) + size, 7.0))
+    # bit-equal, NaN and signed zeros included
+    assert torch.equal(got.view(torch.int32), full.view(torch.int32))
+
+
 def test_zero_fill():
     from mmpose_mpt.models.data_preprocessors.render_heatmaps import zero_fill_
     t = torch.full((3, 1000), 2.5)

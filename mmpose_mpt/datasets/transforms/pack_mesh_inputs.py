@@ -51,7 +51,9 @@ def set_instance_fields(instances: InstanceData, fields: Dict[str, np.ndarray]) 
             raise AssertionError(f'InstanceData field {name!r} has length {len(value)}, the others {n}')
     if (_class_attrs(type(instances)).isdisjoint(fields)
             and instances.__dict__.keys().isdisjoint(fields)):
-        instances._data_fields.update(fields)
+        data_fields = instances._data_fields
+        for name in fields:         # one add() each, as set_field: the same set layout (key order)
+            data_fields.add(name)
         instances.__dict__.update(fields)
     else:
         for name, value in fields.items():
@@ -72,7 +74,9 @@ def set_metainfo_fields(element: BaseDataElement, meta: Dict) -> BaseDataElement
     are registered as ``set_field`` does (``_metainfo_fields`` + the instance dict) in one update;
     anything else goes through ``set_field`` and its checks."""
     if _class_attrs(type(element)).isdisjoint(meta) and element.__dict__.keys().isdisjoint(meta):
-        element._metainfo_fields.update(meta)
+        meta_fields = element._metainfo_fields
+        for name in meta:           # one add() each, as set_field: the same set layout (key order)
+            meta_fields.add(name)
         element.__dict__.update(meta)
     else:
         for name, value in meta.items():

@@ -37,8 +37,10 @@ def zero_fill_(t: Tensor) -> Tensor:
     the limit). Any other tensor, or without a C library: ``zero_()``."""
     if (_MEMSET is not None and t.device.type == 'cpu' and t.is_contiguous() and t.numel()
             and not t.requires_grad):      # zero_() keeps autograd's checks for those
+        # as an in-place torch op would (first: where torch refuses, e.g. an inference tensor
+        # outside inference mode, nothing is written)
+        torch.autograd.graph.increment_version(t)
         _MEMSET(ctypes.c_void_p(t.data_ptr()), 0, ctypes.c_size_t(t.numel() * t.element_size()))
-        torch.autograd.graph.increment_version(t)     # as an in-place torch op would
         return t
     return t.zero_()
 
@@ -86,6 +88,34 @@ def _render_windows(kp: Tensor, visible: Tensor, sigma: float, out: Tensor, win:
     return out
 
 
+def _windows_apply(kp: Tensor, visible: Tensor, sigma: float, inv: float,
+                   out: Optional[Tensor]) -> int:
+    """The window size when :func:`_render_windows` gives exactly the full product's maps, else 0.
+
+    Only into a recycled CPU buffer: into fresh memory one thread's ``memset`` takes all the page
+    faults (2× slower than the full product's two threads). Both sides of the map must hold a window
+    (it is then inside its map, and its rows never overlap). Non-finite inputs would spread NaN/inf
+    along whole rows and columns of the full product: they take that path, as do buffers torch
+    would refuse to write (an inference tensor outside inference mode: before the ``memset``).
+    """
+    if (out is None or out.device.type != 'cpu' or out.dtype != torch.float32
+            or not out.is_contiguous() or not out.numel() or out.requires_grad
+            or (out.is_inference() and not torch.is_inference_mode_enabled())
+            or not (0 < float(sigma) < math.inf) or not inv <= torch.finfo(torch.float32).max
+            or (torch.is_grad_enabled() and kp.requires_grad)):
+        return 0
+    win = _window_size(sigma)
+    h, w = out.shape[-2:]
+    if h < win or w < win or 4 * win * win > h * w:
+        return 0
+    if not bool(torch.isfinite(kp).all()):
+        return 0
+    if visible.is_floating_point() and not bool((torch.isfinite(visible)
+                                                 & ~torch.signbit(visible)).all()):
+        return 0                    # (a negative visibility would make the full product's 0s -0.0)
+    return win
+
+
 def render_heatmaps(keypoints: Tensor, visible: Tensor, size: Sequence[int] = (224, 224),
                     sigma: float = 3.0, dtype: Optional[torch.dtype] = None,
                     out: Optional[Tensor] = None) -> Tensor:
@@ -121,12 +151,8 @@ def render_heatmaps(keypoints: Tensor, visible: Tensor, size: Sequence[int] = (2
     inv = 1.0 / (float(sigma) ** 2)
     if out is not None and tuple(out.shape) != tuple(kp.shape[:2]) + (h, w):
         raise ValueError(f'out has shape {tuple(out.shape)}, expected {tuple(kp.shape[:2]) + (h, w)}')
-    win = _window_size(sigma)
-    # windows for a recycled CPU buffer (into fresh memory, one thread's memset takes all the page
-    # faults: 2× slower than the full product's two threads)
-    if (out is not None and out.device.type == 'cpu' and dtype == torch.float32
-            and out.is_contiguous() and out.numel() and 4 * win * win <= h * w
-            and bool(torch.isfinite(kp).all())):
+    win = _windows_apply(kp, visible, sigma, inv, out)
+    if win:
         return _render_windows(kp, visible, sigma, out, win)
     xs = torch.arange(w, device=kp.device, dtype=torch.float32)
     ys = torch.arange(h, device=kp.device, dtype=torch.float32)
