@@ -41,7 +41,7 @@ def set_instance_fields(instances: InstanceData, fields: Dict[str, np.ndarray]) 
     sample, on every training sample). The check is done once here instead. New names (attributes
     neither of the class nor of the instance: no field, metainfo or ``_data_fields``) are registered
     the way mmengine's ``BaseDataElement.set_field`` does it (``_data_fields`` + the instance dict)
-    in one update; anything else goes through ``BaseDataElement.__setattr__`` and its checks.
+    in one pass; anything else goes through ``BaseDataElement.__setattr__`` and its checks.
     """
     n = len(instances) if len(instances._data_fields) else None
     for name, value in fields.items():
@@ -49,13 +49,7 @@ def set_instance_fields(instances: InstanceData, fields: Dict[str, np.ndarray]) 
             n = len(value)
         elif len(value) != n:
             raise AssertionError(f'InstanceData field {name!r} has length {len(value)}, the others {n}')
-    if (_class_attrs(type(instances)).isdisjoint(fields)
-            and instances.__dict__.keys().isdisjoint(fields)):
-        data_fields = instances._data_fields
-        for name in fields:         # one add() each, as set_field: the same set layout (key order)
-            data_fields.add(name)
-        instances.__dict__.update(fields)
-    else:
+    if not _register_new(instances, instances._data_fields, fields):
         for name, value in fields.items():
             BaseDataElement.__setattr__(instances, name, value)
     return instances
@@ -68,17 +62,25 @@ def _class_attrs(cls: type) -> FrozenSet[str]:
     return attrs
 
 
+def _register_new(element: BaseDataElement, names: set, values: Dict) -> bool:
+    """Register ``values`` the way ``set_field`` does (their names into ``names``, one ``add`` each
+    so the set, and so the key order, is laid out as mmengine's; the values into the instance
+    dict) when every name is new: neither a class nor an instance attribute. False otherwise."""
+    if not (_class_attrs(type(element)).isdisjoint(values)
+            and element.__dict__.keys().isdisjoint(values)):
+        return False
+    for name in values:
+        names.add(name)
+    element.__dict__.update(values)
+    return True
+
+
 def set_metainfo_fields(element: BaseDataElement, meta: Dict) -> BaseDataElement:
     """``element.set_field(value, name, field_type='metainfo')`` for each item, without a deep copy
     (pass copies of mutable values). New names (attributes neither of the class nor of the instance)
-    are registered as ``set_field`` does (``_metainfo_fields`` + the instance dict) in one update;
+    are registered as ``set_field`` does (``_metainfo_fields`` + the instance dict) in one pass;
     anything else goes through ``set_field`` and its checks."""
-    if _class_attrs(type(element)).isdisjoint(meta) and element.__dict__.keys().isdisjoint(meta):
-        meta_fields = element._metainfo_fields
-        for name in meta:           # one add() each, as set_field: the same set layout (key order)
-            meta_fields.add(name)
-        element.__dict__.update(meta)
-    else:
+    if not _register_new(element, element._metainfo_fields, meta):
         for name, value in meta.items():
             element.set_field(value, name, field_type='metainfo')
     return element
