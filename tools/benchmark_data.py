@@ -29,7 +29,7 @@ noise_std=0)`` drawing from numpy's global random state as in training, re-seede
 each side's batch: identical views, masks and jitter, no noise, so the outputs must agree (max abs
 difference reported per field; exit status 1 if any exceeds 1e-4). ``--heatmap-noise STD`` turns on
 MHM's heatmap noise on both sides (per sample, std ~ U[0, STD]; numpy ``normal`` per sample in the
-reference, ``Tensor.normal_`` on the batch in the engine) to show what training with noise costs;
+reference, ``normal_parallel_`` on the batch in the engine) to show what training with noise costs;
 the heatmaps then differ by their random noise and are left out of the equality check. Batches are drawn from a fixed
 random permutation of the dataset, as a shuffling sampler would (consecutive items are the views of
 one mesh).

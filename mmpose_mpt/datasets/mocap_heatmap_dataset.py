@@ -157,10 +157,16 @@ class MoCapHeatmapDataset(BaseDataset):
         slot, view = divmod(int(idx), self.num_views)
         mesh = int(self._mesh_ids[slot]) if self._mesh_ids is not None else slot
         rec = self.index.get(mesh)
-        return dict(smpl_pose=rec['pose'], smpl_betas=rec['betas'], gender=rec['gender'],
-                    keypoints_3d=rec['keypoints_3d'], view_index=view, mesh_index=mesh,
-                    sample_idx=int(idx), seq_name=rec['seq_name'],
-                    frame_index=rec['frame_index'], dataset_name=rec['dataset_name'])
+        return self._item(rec['pose'], rec['betas'], rec['gender'], rec['keypoints_3d'], view, mesh,
+                          int(idx), rec['seq_name'], rec['frame_index'], rec['dataset_name'])
+
+    @staticmethod
+    def _item(pose, betas, gender: int, keypoints_3d, view: int, mesh: int, idx: int, seq_name: str,
+              frame_index: int, dataset_name: str) -> dict:
+        # the one place that names an item's keys (get_data_info and get_data_infos)
+        return dict(smpl_pose=pose, smpl_betas=betas, gender=gender, keypoints_3d=keypoints_3d,
+                    view_index=view, mesh_index=mesh, sample_idx=idx, seq_name=seq_name,
+                    frame_index=frame_index, dataset_name=dataset_name)
 
     def get_data_infos(self, indices: Sequence[int]) -> List[dict]:
         """``[self.get_data_info(i) for i in indices]``, read with one gather per index array (a
@@ -176,11 +182,9 @@ class MoCapHeatmapDataset(BaseDataset):
         slot, view = np.divmod(idx, self.num_views)
         mesh = self._mesh_ids[slot] if self._mesh_ids is not None else slot
         rec = self.index.get_many(mesh)
-        return [dict(smpl_pose=rec['pose'][i], smpl_betas=rec['betas'][i],
-                     gender=int(rec['gender'][i]), keypoints_3d=rec['keypoints_3d'][i],
-                     view_index=int(view[i]), mesh_index=int(mesh[i]), sample_idx=int(idx[i]),
-                     seq_name=rec['seq_name'][i], frame_index=int(rec['frame_index'][i]),
-                     dataset_name=rec['dataset_name'][i])
+        return [self._item(rec['pose'][i], rec['betas'][i], int(rec['gender'][i]),
+                           rec['keypoints_3d'][i], int(view[i]), int(mesh[i]), int(idx[i]),
+                           rec['seq_name'][i], int(rec['frame_index'][i]), rec['dataset_name'][i])
                 for i in range(len(idx))]
 
     def __getitems__(self, indices: Sequence[int]) -> List[Any]:

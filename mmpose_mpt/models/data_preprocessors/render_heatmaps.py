@@ -57,7 +57,8 @@ def _window_size(sigma: float) -> int:
     return int(math.floor(2 * _radius(sigma))) + 3
 
 
-def _render_windows(kp: Tensor, visible: Tensor, sigma: float, out: Tensor, win: int) -> Tensor:
+def _render_windows(kp: Tensor, visible: Tensor, sigma: float, inv: float, out: Tensor,
+                    win: int) -> Tensor:
     """CPU path of :func:`render_heatmaps`: zero ``out`` (float32, contiguous) with ``memset`` and
     write each map's (win, win) window around its joint, the only place its outer product is not 0.
 
@@ -66,7 +67,7 @@ def _render_windows(kp: Tensor, visible: Tensor, sigma: float, out: Tensor, win:
     every pixel with ordinary stores and is ~1.5× slower on the CPU, bound by memory bandwidth.
     """
     B, K, H, W = out.shape
-    M, r, inv = B * K, _radius(sigma), 1.0 / float(sigma) ** 2
+    M, r = B * K, _radius(sigma)
     ar = torch.arange(win, device=kp.device)
     # first window pixel, moved inside the map where the window sticks out (it then still holds
     # every kept pixel of the map: it only moves away from the side that lies outside)
@@ -153,7 +154,7 @@ def render_heatmaps(keypoints: Tensor, visible: Tensor, size: Sequence[int] = (2
         raise ValueError(f'out has shape {tuple(out.shape)}, expected {tuple(kp.shape[:2]) + (h, w)}')
     win = _windows_apply(kp, visible, sigma, inv, out)
     if win:
-        return _render_windows(kp, visible, sigma, out, win)
+        return _render_windows(kp, visible, sigma, inv, out, win)
     xs = torch.arange(w, device=kp.device, dtype=torch.float32)
     ys = torch.arange(h, device=kp.device, dtype=torch.float32)
     gx = _profile(xs, kp[..., 0:1], inv)                               # (B, K, W)
