@@ -3,15 +3,18 @@
 The official SMPL / SMPL-H / MANO ``.pkl`` files are Python-2 pickles (hence ``encoding='latin1'``) that
 hold some arrays as `chumpy <https://github.com/mattloper/chumpy>`_ objects (e.g. ``shapedirs`` is a
 ``chumpy.ch.Ch``) and ``J_regressor`` as a ``scipy.sparse`` matrix. chumpy does not install on current
-Pythons, so :func:`load_body_model_file` unpickles with a restricted :class:`pickle.Unpickler` that
+Pythons, so :func:`load_body_model_file` unpickles with
+:class:`~mmpose_mpt.utils.restricted_pickle.RestrictedUnpickler`, which calls nothing from the file:
 
-* maps every ``chumpy.*`` class to a stand-in that only records its pickled state (a ``Ch`` pickles its
+* every ``chumpy.*`` class becomes a stand-in that only records its pickled state (a ``Ch`` pickles its
   value as the ndarray ``state['x']``; derived nodes such as ``chumpy.reordering.Select`` or
   ``chumpy.ch_ops.add`` pickle their operands, which are evaluated here with numpy);
-* maps every ``scipy.sparse.*`` matrix class to a stand-in rebuilt as a *dense* ndarray from its state
-  (``data``/``indices``/``indptr``/``_shape``), so old pickles that name removed scipy modules load too;
-* refuses to call anything else than numpy's array reconstructors and a few builtins: loading a body
-  model never runs code from the file.
+* every ``scipy.sparse.*`` matrix class becomes a stand-in rebuilt as a *dense* ndarray from its state
+  (``data``/``indices``/``indptr``/``_shape``, every index checked), so old pickles that name removed
+  scipy modules load too;
+* numpy arrays are rebuilt from byte buffers of plain numeric dtypes only (no object arrays from raw
+  bytes), and only a few builtins are allowed: loading a body model never runs code from the file and
+  never reads memory the file points at.
 
 ``.npz`` files are read with ``allow_pickle=False``. All errors are one :class:`BodyModelFileError`
 (a ``ValueError``; :class:`BodyModelFileNotFoundError` also is a ``FileNotFoundError``) whose message
@@ -22,15 +25,19 @@ Array conventions (SMPL, V = 6890 vertices, J = 24 joints, metres, y-up template
 ``kintree_table`` (2, J) (row 0 = parent ids, root parent stored as 2**32 - 1), ``shapedirs`` (V, 3, S),
 ``posedirs`` (V, 3, 9 * (J - 1)); MANO adds ``hands_components`` (N, 45), ``hands_mean`` (45,).
 """
-import io
 import os
 import os.path as osp
 import pickle
+import struct
 import warnings
 import zipfile
 from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
+
+from ..utils.restricted_pickle import (MAX_DENSE_ELEMENTS, ChumpyObject, Pickled, RestrictedPickleError,
+                                       SparseMatrix, UnknownObject, restricted_loads, sparse_from_state,
+                                       to_plain)
 
 __all__ = [
     'BodyModelFileError', 'BodyModelFileNotFoundError', 'load_body_model_file', 'save_body_model_file',
@@ -54,160 +61,20 @@ class BodyModelFileNotFoundError(BodyModelFileError, FileNotFoundError):
 
 
 # --------------------------------------------------------------------------------------------------
-# Restricted unpickling
-# --------------------------------------------------------------------------------------------------
-class _Pickled:
-    """Stand-in for an object of a class we do not import: records constructor args and state."""
-
-    _qualname = '?'
-    _args: tuple = ()
-    _state: dict = {}
-
-    def __new__(cls, *args, **kwargs):
-        obj = object.__new__(cls)
-        obj.__dict__['_args'] = args
-        obj.__dict__['_state'] = {}
-        return obj
-
-    def __init__(self, *args, **kwargs):  # REDUCE calls cls(*args); keep them (done in __new__)
-        pass
-
-    def __setstate__(self, state):
-        if isinstance(state, tuple) and len(state) == 2:  # (dict state, slot state)
-            state = {**(state[0] or {}), **(state[1] or {})}
-        self.__dict__['_state'] = state if isinstance(state, dict) else {'_state': state}
-
-    @property
-    def _items(self) -> dict:
-        return self.__dict__.setdefault('_items', {})
-
-    def __setitem__(self, key, value):  # pickles of dict subclasses use SETITEMS
-        self._items[key] = value
-
-    def append(self, value):  # ... and of list subclasses APPENDS
-        self._items[len(self._items)] = value
-
-    def extend(self, values):
-        for v in values:
-            self.append(v)
-
-    def __repr__(self):
-        return f'<pickled {self._qualname}>'
-
-
-class _ChumpyObject(_Pickled):
-    """Stand-in for ``chumpy.*`` classes."""
-
-
-class _SparseMatrix(_Pickled):
-    """Stand-in for ``scipy.sparse.*`` matrices / arrays."""
-
-
-class _UnknownObject(_Pickled):
-    """Stand-in for any other class: never instantiated for real, dropped from the result."""
-
-
-_STANDIN_CACHE: Dict[Tuple[type, str], type] = {}
-
-
-def _standin(base: type, module: str, name: str) -> type:
-    key = (base, f'{module}.{name}')
-    if key not in _STANDIN_CACHE:
-        _STANDIN_CACHE[key] = type(name, (base, ), {'_qualname': f'{module}.{name}'})
-    return _STANDIN_CACHE[key]
-
-
-def _numpy_global(module: str, name: str):
-    """Resolve numpy's array-reconstruction helpers across numpy 1.x (``numpy.core``) and 2.x
-    (``numpy._core``) pickles."""
-    import importlib
-    tail = module.split('.', 2)[2] if module.count('.') >= 2 else ''
-    for prefix in ('numpy.core', 'numpy._core'):
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter('ignore')
-                mod = importlib.import_module(f'{prefix}.{tail}' if tail else prefix)
-            return getattr(mod, name)
-        except (ImportError, AttributeError):
-            continue
-    raise pickle.UnpicklingError(f'cannot resolve {module}.{name}')
-
-
-_SAFE_BUILTINS = {'set', 'frozenset', 'slice', 'complex', 'bytearray', 'bytes', 'object', 'list', 'dict',
-                  'tuple', 'int', 'float', 'str', 'bool', 'range'}
-_NUMPY_NAMES = {'_reconstruct', 'scalar', '_frombuffer'}
-
-
-class _BodyModelUnpickler(pickle.Unpickler):
-    """Unpickler that resolves only numpy array reconstruction and a few builtins; chumpy and scipy
-    sparse classes become stand-ins (see module docstring)."""
-
-    def find_class(self, module: str, name: str):
-        root = module.split('.')[0]
-        if root == 'chumpy':
-            return _standin(_ChumpyObject, module, name)
-        if module.startswith('scipy.sparse'):
-            return _standin(_SparseMatrix, module, name)
-        if root == 'numpy':
-            if module in ('numpy', ) and name in ('ndarray', 'dtype'):
-                return getattr(np, name)
-            if module.startswith(('numpy.core', 'numpy._core')) and name in _NUMPY_NAMES:
-                return _numpy_global(module, name)
-            if module == 'numpy' and hasattr(np, name) and isinstance(getattr(np, name), type) and \
-                    issubclass(getattr(np, name), np.generic):  # dtype classes, e.g. numpy.float64
-                return getattr(np, name)
-        if module in ('builtins', '__builtin__') and name in _SAFE_BUILTINS:
-            import builtins
-            return getattr(builtins, name)
-        if module == '_codecs' and name == 'encode':  # Python-3 protocol-2 pickles of bytes
-            import codecs
-            return codecs.encode
-        if module == 'copy_reg' or module == 'copyreg':
-            if name == '_reconstructor':
-                import copyreg
-                return copyreg._reconstructor
-        if module == 'collections' and name in ('OrderedDict', 'defaultdict'):
-            import collections
-            return getattr(collections, name)
-        return _standin(_UnknownObject, module, name)
-
-
-# --------------------------------------------------------------------------------------------------
 # Turning stand-ins into numpy
 # --------------------------------------------------------------------------------------------------
 class _Unconvertible(Exception):
     pass
 
 
-def _sparse_to_dense(obj: _SparseMatrix) -> np.ndarray:
-    st = obj._state
-    name = obj._qualname.rsplit('.', 1)[-1]
-    shape = st.get('_shape', st.get('shape'))
-    if shape is None:
-        raise _Unconvertible(f'{obj._qualname} without a shape')
-    shape = tuple(int(s) for s in shape)
-    data = np.asarray(_to_numpy(st['data']))
-    out = np.zeros(shape, dtype=data.dtype if data.size else np.float64)
-    fmt = name.split('_')[0]
-    if fmt in ('csc', 'csr'):
-        indices = np.asarray(_to_numpy(st['indices'])).astype(np.int64)
-        indptr = np.asarray(_to_numpy(st['indptr'])).astype(np.int64)
-        counts = np.diff(indptr)
-        major = np.repeat(np.arange(len(counts)), counts)
-        rows, cols = (indices, major) if fmt == 'csc' else (major, indices)
-    elif fmt == 'coo':
-        if 'coords' in st:
-            rows, cols = (np.asarray(_to_numpy(c)).astype(np.int64) for c in st['coords'])
-        else:
-            rows = np.asarray(_to_numpy(st['row'])).astype(np.int64)
-            cols = np.asarray(_to_numpy(st['col'])).astype(np.int64)
-    else:
-        raise _Unconvertible(f'unsupported sparse format {obj._qualname}')
-    np.add.at(out, (rows, cols), data)  # add: duplicate entries sum, as in scipy
-    return out
+def _sparse_to_dense(obj: SparseMatrix) -> np.ndarray:
+    m = sparse_from_state(obj)  # every index checked before scipy sees it
+    if m.shape[0] * m.shape[1] > MAX_DENSE_ELEMENTS:
+        raise _Unconvertible(f'{obj._qualname} of shape {m.shape} is too large to densify')
+    return m.toarray()
 
 
-def _chumpy_to_numpy(obj: _ChumpyObject) -> np.ndarray:
+def _chumpy_to_numpy(obj: ChumpyObject) -> np.ndarray:
     st, name = obj._state, obj._qualname.rsplit('.', 1)[-1]
 
     def val(key):
@@ -238,25 +105,23 @@ def _chumpy_to_numpy(obj: _ChumpyObject) -> np.ndarray:
     raise _Unconvertible(f'unsupported chumpy object {obj._qualname}')
 
 
+def _convert_standin(obj: Pickled) -> np.ndarray:
+    if isinstance(obj, UnknownObject):
+        raise _Unconvertible(f'object of class {obj._qualname} (not loaded: nothing from the file is run)')
+    try:
+        return _chumpy_to_numpy(obj) if isinstance(obj, ChumpyObject) else _sparse_to_dense(obj)
+    except (KeyError, ValueError, TypeError, IndexError, AttributeError) as e:
+        raise _Unconvertible(f'{obj._qualname}: {type(e).__name__}: {e}') from None
+
+
 def _to_numpy(obj: Any) -> Any:
-    """Recursively turn stand-ins into ndarrays; containers keep their structure."""
-    if isinstance(obj, (_ChumpyObject, _SparseMatrix)):
-        try:
-            return _chumpy_to_numpy(obj) if isinstance(obj, _ChumpyObject) else _sparse_to_dense(obj)
-        except (KeyError, ValueError, TypeError, IndexError, AttributeError) as e:
-            raise _Unconvertible(f'{obj._qualname}: {type(e).__name__}: {e}') from None
-    if isinstance(obj, _UnknownObject):
-        raise _Unconvertible(f'object of class {obj._qualname}')
-    if isinstance(obj, np.ndarray) and obj.dtype == object:
-        try:
-            return np.array([_to_numpy(o) for o in obj.ravel()], dtype=object).reshape(obj.shape)
-        except ValueError:
-            return obj
-    if isinstance(obj, dict):
-        return {k: _to_numpy(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_to_numpy(v) for v in obj)
-    return obj
+    """Recursively turn array builders and chumpy / sparse stand-ins into ndarrays; containers keep
+    their structure."""
+    try:
+        return to_plain(obj, _convert_standin)
+    except (RestrictedPickleError, TypeError, ValueError, AttributeError, IndexError, KeyError,
+            RecursionError) as e:
+        raise _Unconvertible(f'{type(e).__name__}: {e}') from None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -276,12 +141,17 @@ def _load_pickle(path: str) -> dict:
     with open(path, 'rb') as fh:
         raw = fh.read()
     try:
-        obj = _BodyModelUnpickler(io.BytesIO(raw), encoding='latin1').load()
+        obj = restricted_loads(raw)
+    except RestrictedPickleError as e:
+        raise BodyModelFileError(f'{path}: refused body-model pickle ({e}); nothing from the file was run'
+                                 ) from None
     except Exception as e:  # noqa: BLE001 - corrupt pickles raise many types; one clear error
-        kind = 'truncated' if isinstance(e, EOFError) or 'truncated' in str(e) else 'not a valid pickle'
+        # (the pure-Python unpickler meets the end of a truncated file as EOFError or struct.error)
+        kind = 'truncated' if isinstance(e, (EOFError, struct.error)) or 'truncated' in str(e) \
+            else 'not a valid pickle'
         raise BodyModelFileError(f'{path}: cannot read body-model pickle ({kind}: {type(e).__name__}: '
                                  f'{e})') from None
-    if isinstance(obj, _Pickled) and obj._items:
+    if isinstance(obj, Pickled) and obj._items:
         obj = dict(obj._items)
     if not isinstance(obj, dict):
         raise BodyModelFileError(f'{path}: not a body-model file (the pickle holds a '

@@ -104,15 +104,21 @@ def load_joint_regressor(path: str, num_vertices: Optional[int] = None,
         elif ext == '.npz':
             with np.load(path, allow_pickle=False) as z:
                 files = list(z.files)
-                if {'format', 'shape', 'data', 'indices', 'indptr'} <= set(files):  # scipy.sparse.save_npz
-                    import scipy.sparse as sp
-                    arr = sp.load_npz(path).toarray()
+                if {'format', 'shape', 'data'} <= set(files):  # scipy.sparse.save_npz
+                    # rebuilt with every index checked: scipy's loader checks only the outline and its
+                    # kernels write wherever a bad index points
+                    from ..utils.restricted_pickle import validated_sparse
+                    fmt = z['format'].item()
+                    fmt = fmt.decode('latin1') if isinstance(fmt, bytes) else str(fmt)
+                    parts = {k: z[k] for k in ('indices', 'indptr', 'row', 'col') if k in files}
+                    arr = validated_sparse(fmt, tuple(z['shape']), z['data'], **parts).toarray()
                 else:
                     arr = z['J_regressor' if 'J_regressor' in files else files[0]]
         elif ext in ('.pkl', '.pickle'):
-            from .body_model_file import _BodyModelUnpickler, _to_numpy
+            from ..utils.restricted_pickle import restricted_loads
+            from .body_model_file import _to_numpy
             with open(path, 'rb') as fh:
-                arr = _to_numpy(_BodyModelUnpickler(fh, encoding='latin1').load())
+                arr = _to_numpy(restricted_loads(fh.read()))
             if isinstance(arr, dict):
                 arr = arr.get('J_regressor', next(iter(arr.values()), None))
         else:

@@ -19,7 +19,6 @@ shape ``(num_vertices[k], num_vertices[k+1])``. Both are row-stochastic (rows ar
 import os
 import os.path as osp
 import pickle
-import warnings
 import zipfile
 from typing import Dict, List, Optional, Sequence, Union
 
@@ -355,12 +354,32 @@ def _read_ours(z, path: str) -> Dict[str, list]:
 
 
 def _read_metro(path: str) -> Dict[str, list]:
-    # METRO / GraphCMR files are Python-2 pickles of scipy.sparse objects (hence latin1); they name
-    # the deprecated scipy.sparse.csc/csr/coo modules, which warn on import.
-    with warnings.catch_warnings(), np.load(path, encoding='latin1', allow_pickle=True) as z:
-        warnings.simplefilter('ignore', DeprecationWarning)
-        d = dict(D=list(z['D']), U=list(z['U']))
-        d['F'] = list(z['F']) if 'F' in z.files else None
+    # METRO / GraphCMR files are Python-2 pickles of scipy.sparse objects (hence latin1) inside object
+    # arrays. They are read by the restricted unpickler (nothing from the file is called) and the
+    # matrices rebuilt from their recorded state with every index checked.
+    from ..utils.restricted_pickle import SparseMatrix, load_npz_restricted, refused_classes, sparse_from_state
+    z = load_npz_restricted(path, ('D', 'U', 'F'))
+
+    def matrices(key: str) -> list:
+        out = []
+        for i, m in enumerate(np.asarray(z[key], dtype=object).reshape(-1)):
+            if not isinstance(m, SparseMatrix):
+                bad = refused_classes(m)
+                raise MeshSamplingFileError(
+                    f'{path}: {key}[{i}] is not a scipy sparse matrix but '
+                    f'{bad[0] if bad else type(m).__name__} (not loaded: nothing from the file is run)')
+            out.append(sparse_from_state(m))
+        return out
+
+    d = dict(D=matrices('D'), U=matrices('U'), F=None)
+    if 'F' in z:
+        faces = z['F']
+        if faces.dtype == object:
+            faces = [np.asarray(f) if isinstance(f, np.ndarray) else f for f in faces.reshape(-1)]
+            for i, f in enumerate(faces):
+                if not isinstance(f, np.ndarray):
+                    raise MeshSamplingFileError(f'{path}: F[{i}] is a {type(f).__name__}, not an array')
+        d['F'] = list(faces)
     return d
 
 
@@ -397,7 +416,7 @@ def load_mesh_sampling(path: str) -> Dict[str, list]:
     except MeshSamplingFileError:
         raise
     except (OSError, ValueError, zipfile.BadZipFile, KeyError, EOFError, TypeError, ImportError,
-            AttributeError, pickle.UnpicklingError) as e:
+            AttributeError, IndexError, pickle.UnpicklingError) as e:
         raise MeshSamplingFileError(f'{path}: cannot read mesh-sampling file ({type(e).__name__}: {e})'
                                     ) from None
     return _validate(d, path)
