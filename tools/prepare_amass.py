@@ -29,6 +29,17 @@ import sys
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 
 from mmpose_mpt.datasets.amass_index import parse_splits, prepare_amass  # noqa: E402
+from mmpose_mpt.utils.cli import MPTUserError, check_device, one_line, positive_int  # noqa: E402
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'{text!r} is not a number') from None
+    if not (v > 0 and v < float('inf')):
+        raise argparse.ArgumentTypeError(f'must be a finite number > 0, got {text}')
+    return v
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -37,9 +48,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('amass_root', help='AMASS root holding <dataset>/<subject>/*.npz')
     p.add_argument('out_dir', help='output directory (the dataset\'s data_root)')
     g = p.add_mutually_exclusive_group()
-    g.add_argument('--stride-seconds', type=float, default=None,
+    g.add_argument('--stride-seconds', type=_positive_float, default=None,
                    help='time between sampled meshes of a sequence (default 1.0 s)')
-    g.add_argument('--target-count', type=int, default=None,
+    g.add_argument('--target-count', type=positive_int, default=None,
                    help='total number of meshes over all splits (paper: 2000000)')
     p.add_argument('--splits', nargs='+', default=None, metavar='SPLIT:DS1,DS2',
                    help='split -> AMASS sub-dataset names; "*" = all others '
@@ -49,7 +60,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help='directory with SMPL_NEUTRAL.{pkl,npz} (+ optional MALE/FEMALE), or its '
                    'parent holding smpl/')
     p.add_argument('--device', default='cpu', help='torch device of the body-model forward')
-    p.add_argument('--batch-size', type=int, default=1024, help='meshes per body-model forward')
+    p.add_argument('--batch-size', type=positive_int, default=1024, help='meshes per body-model forward')
     p.add_argument('--neutral-only', action='store_true',
                    help='compute the joints with the neutral model even if gendered models exist')
     p.add_argument('--no-progress', action='store_true', help='no progress bars')
@@ -59,13 +70,14 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
+        check_device(args.device)
         splits = parse_splits(args.splits)
         report = prepare_amass(args.amass_root, args.out_dir, args.body_model_dir,
                                stride_seconds=args.stride_seconds, target_count=args.target_count,
                                splits=splits, device=args.device, batch_size=args.batch_size,
                                neutral_only=args.neutral_only, progress=not args.no_progress)
-    except (FileNotFoundError, ValueError) as e:  # bad arguments / missing inputs: one clear line
-        print(f'prepare_amass: error: {e}', file=sys.stderr)
+    except (OSError, ValueError, MPTUserError) as e:  # bad arguments / missing inputs: one clear line
+        print(f'prepare_amass: error: {one_line(e)}', file=sys.stderr)
         return 2
     if report['total_meshes'] == 0:
         print('prepare_amass: error: no mesh prepared (see the report above)', file=sys.stderr)

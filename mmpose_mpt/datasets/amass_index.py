@@ -52,6 +52,7 @@ import hashlib
 import json
 import os
 import os.path as osp
+import stat
 import time
 import zipfile
 from dataclasses import dataclass, field
@@ -85,6 +86,11 @@ DEFAULT_SPLITS: Dict[str, List[str]] = {
     'train': ['*'],
 }
 
+# Plausible capture rates (AMASS: 50-250 fps). Outside them a file is skipped as 'bad_framerate': a
+# rate near 0 makes a few frames last for years (one file would take every sample of --target-count,
+# or allocate terabytes), a huge one makes a long sequence last a moment (no sample at all).
+MIN_FPS, MAX_FPS = 1.0, 2000.0
+
 # Reasons a file/dir is skipped (keys of the report's ``skipped``).
 SKIP_REASONS = {
     'shape_file': 'AMASS subject shape file (shape.npz), holds no motion',
@@ -92,10 +98,17 @@ SKIP_REASONS = {
     'unreadable': 'not a readable .npz (truncated / corrupt archive or array)',
     'missing_keys': 'a required key is missing',
     'bad_shape': 'an array has the wrong shape or dtype',
-    'bad_framerate': 'frame rate missing, non-finite or <= 0',
+    'bad_framerate': f'frame rate non-finite or outside [{MIN_FPS:g}, {MAX_FPS:g}] fps',
     'unknown_gender': 'gender is not neutral/male/female',
+    'unsafe_pickle': 'holds a pickled object other than a plain string (refused: nothing was run)',
     'nonfinite': 'non-finite betas, or every frame non-finite',
     'no_frames': 'the sequence has no frames',
+    'no_samples': 'usable, but every sampled frame was dropped (non-finite): 0 meshes',
+    'duplicate': 'the same file or directory as another path (alias, link loop): visited once',
+    'not_regular': 'not a regular file (FIFO, socket, device)',
+    'broken_link': 'a symbolic link whose target is missing (or a loop of links)',
+    'unreadable_dir': 'a directory that cannot be listed (permissions)',
+    'not_in_dataset': 'a .npz directly under the AMASS root (motions live in <dataset>/...)',
 }
 
 
@@ -149,33 +162,106 @@ def split_of(dataset: str, splits: Mapping[str, Sequence[str]]) -> Optional[str]
 # ----------------------------------------------------------------------------------------------
 # Walking and reading AMASS files
 # ----------------------------------------------------------------------------------------------
-def walk_amass(root: str) -> Tuple[List[str], Dict[str, List[str]]]:
+def walk_amass(root: str, details: Optional[Dict[str, Dict[str, str]]] = None
+               ) -> Tuple[List[str], Dict[str, List[str]]]:
     """List the motion files under ``root`` (``<dataset>/<subject>/*.npz``, any depth below dataset).
+
+    Symbolic links are followed, but every real directory and file is visited once (by device and
+    inode): a file or directory reached a second time (an alias, a link loop, crossing links, two links
+    to one place) is skipped as ``duplicate``, with the path it duplicates in ``details``. The tree
+    without links is walked first and links after it, so a file keeps the dataset (and so the split)
+    of the place it really is, whatever a link to it is named. Only regular files are candidates: a
+    FIFO, socket or device named ``*.npz`` is skipped as ``not_regular`` (opening a FIFO would hang).
+
+    Args:
+        root: the AMASS root.
+        details: if given, filled with {reason: {relative path: detail}} for the skipped entries.
 
     Returns:
         (relative paths of candidate motion files, sorted; {reason: [relative paths]} of skipped
-        entries: ``shape.npz`` files and directories holding no .npz at all).
+        entries: ``shape.npz`` files, directories holding nothing usable, duplicates, non-regular
+        files, broken links, unreadable directories, ``.npz`` files directly under the root).
     """
     if not osp.isdir(root):
         raise FileNotFoundError(f'AMASS root {root!r} is not a directory')
     files: List[str] = []
     skipped: Dict[str, List[str]] = {}
-    for dataset in sorted(os.listdir(root)):
-        dpath = osp.join(root, dataset)
-        if not osp.isdir(dpath) or dataset.startswith('.'):
+    details = {} if details is None else details
+    seen_dirs: Dict[Tuple[int, int], str] = {}
+    seen_files: Dict[Tuple[int, int], str] = {}
+    links: List[Tuple[str, str]] = []   # (relative path, path) of links, visited after the real tree
+
+    def skip(reason: str, rel: str, detail: str = '') -> None:
+        skipped.setdefault(reason, []).append(rel)
+        if detail:
+            details.setdefault(reason, {})[rel] = detail
+
+    def add_file(path: str, rel: str, st: os.stat_result) -> None:
+        if not stat.S_ISREG(st.st_mode):
+            skip('not_regular', rel, 'not a regular file (FIFO, socket or device)')
+            return
+        key = (st.st_dev, st.st_ino)
+        if key in seen_files:
+            skip('duplicate', rel, f'same file as {seen_files[key]}')
+            return
+        seen_files[key] = rel
+        if osp.basename(rel).lower() == 'shape.npz':
+            skip('shape_file', rel)
+        else:
+            files.append(rel)
+
+    def scan_dir(path: str, rel: str) -> None:
+        try:
+            st = os.stat(path)
+            key = (st.st_dev, st.st_ino)
+            if key in seen_dirs:
+                skip('duplicate', rel or '.', f'same directory as {seen_dirs[key]}')
+                return
+            seen_dirs[key] = rel or '.'
+            with os.scandir(path) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as e:
+            skip('unreadable_dir', rel or '.', f'{type(e).__name__}: {e.strerror or e}')
+            return
+        subdirs, usable = [], False
+        for e in entries:
+            if e.name.startswith('.'):
+                continue
+            erel = osp.join(rel, e.name) if rel else e.name
+            try:
+                if e.is_symlink():
+                    links.append((erel, e.path))
+                    usable = True
+                elif e.is_dir(follow_symlinks=False):
+                    subdirs.append((e.path, erel))
+                elif e.name.lower().endswith('.npz'):
+                    usable = True
+                    if not rel:
+                        skip('not_in_dataset', erel)
+                    else:
+                        add_file(e.path, erel, e.stat(follow_symlinks=False))
+            except OSError as err:
+                skip('unreadable', erel, f'{type(err).__name__}: {err.strerror or err}')
+        for sub in subdirs:
+            scan_dir(*sub)
+        if rel and not subdirs and not usable:  # a leaf directory (subject or dataset), nothing usable
+            skip('empty_dir', rel)
+
+    scan_dir(root, '')
+    while links:   # in discovery order; links inside linked directories are appended
+        rel, path = links.pop(0)
+        try:
+            st = os.stat(path)
+        except OSError as e:  # dangling link, or a loop of links (ELOOP)
+            skip('broken_link', rel, f'{type(e).__name__}: {e.strerror or e}')
             continue
-        for cur, dirs, names in os.walk(dpath, followlinks=True):
-            dirs[:] = sorted(d for d in dirs if not d.startswith('.'))
-            npz = sorted(n for n in names if n.lower().endswith('.npz'))
-            rel_dir = osp.relpath(cur, root)
-            for n in npz:
-                rel = osp.join(rel_dir, n)
-                if n.lower() == 'shape.npz':
-                    skipped.setdefault('shape_file', []).append(rel)
-                else:
-                    files.append(rel)
-            if not dirs and not npz:  # a leaf directory (subject or dataset) with nothing usable
-                skipped.setdefault('empty_dir', []).append(rel_dir)
+        if stat.S_ISDIR(st.st_mode):
+            scan_dir(path, rel)
+        elif rel.lower().endswith('.npz'):
+            if os.sep not in rel:
+                skip('not_in_dataset', rel)
+            else:
+                add_file(path, rel, st)
     return sorted(files), skipped
 
 
@@ -220,6 +306,22 @@ def _decode_gender(value: np.ndarray) -> str:
     return str(v).strip().lower()
 
 
+def _read_pickled_gender(path: str, rel: str) -> np.ndarray:
+    """``gender`` saved as a pickled object array (some AMASS releases), read by the restricted
+    unpickler: a plain string comes out, anything else is refused and nothing from the file runs."""
+    from mmpose_mpt.utils.restricted_pickle import (RestrictedPickleError, load_npz_restricted,
+                                                    refused_classes)
+    try:
+        value = load_npz_restricted(path, ('gender', ))['gender']
+    except RestrictedPickleError as e:
+        raise AmassFileError(rel, 'unsafe_pickle', f'gender: {e}') from None
+    bad = refused_classes(value)
+    if bad or any(not isinstance(v, (str, bytes)) for v in np.asarray(value, dtype=object).reshape(-1)):
+        what = ', '.join(bad) if bad else ', '.join(sorted({type(v).__name__ for v in value.reshape(-1)}))
+        raise AmassFileError(rel, 'unsafe_pickle', f'gender holds a pickled {what}')
+    return value
+
+
 def read_amass_header(root: str, rel: str) -> AmassHeader:
     """Validate one AMASS file and read its small fields (shapes from the .npy headers only).
 
@@ -229,6 +331,11 @@ def read_amass_header(root: str, rel: str) -> AmassHeader:
     path = osp.join(root, rel)
     try:
         st = os.stat(path)
+    except OSError as e:
+        raise AmassFileError(rel, 'unreadable', f'{type(e).__name__}: {e}') from None
+    if not stat.S_ISREG(st.st_mode):  # opening a FIFO would block forever
+        raise AmassFileError(rel, 'not_regular')
+    try:
         npz = np.load(path, allow_pickle=False)
     except Exception as e:  # truncated zip, not a zip, permissions ... all mean "unreadable"
         raise AmassFileError(rel, 'unreadable', f'{type(e).__name__}: {e}') from None
@@ -262,7 +369,7 @@ def read_amass_header(root: str, rel: str) -> AmassHeader:
             try:
                 gender_raw = npz['gender']
             except ValueError:  # some releases pickled the gender string as an object array
-                gender_raw = np.load(path, allow_pickle=True)['gender']
+                gender_raw = _read_pickled_gender(path, rel)
         except AmassFileError:
             raise
         except Exception as e:
@@ -278,8 +385,9 @@ def read_amass_header(root: str, rel: str) -> AmassHeader:
             fps = float(np.asarray(fps_raw, dtype=np.float64).reshape(-1)[0])
         except Exception as e:
             raise AmassFileError(rel, 'bad_framerate', f'{fr_key}: {e}') from None
-        if not np.isfinite(fps) or fps <= 0:
-            raise AmassFileError(rel, 'bad_framerate', f'{fr_key}={fps}')
+        if not np.isfinite(fps) or not MIN_FPS <= fps <= MAX_FPS:
+            raise AmassFileError(rel, 'bad_framerate', f'{fr_key}={fps:g}, expected '
+                                 f'{MIN_FPS:g}..{MAX_FPS:g}')
         try:
             gender = _decode_gender(gender_raw)
         except Exception as e:
@@ -374,6 +482,19 @@ def _atomic_save_npy(path: str, arr: np.ndarray) -> None:
     os.replace(tmp, path)
 
 
+STALE_INDEX_NAME = 'index.stale.json'
+
+
+def retire_split_index(split_dir: str) -> bool:
+    """Make a split directory of an earlier run unloadable without deleting anything: its
+    ``index.json`` becomes ``index.stale.json`` (the arrays stay). Returns True if it held an index."""
+    json_path = osp.join(split_dir, 'index.json')
+    if not osp.isfile(json_path):
+        return False
+    os.replace(json_path, osp.join(split_dir, STALE_INDEX_NAME))
+    return True
+
+
 def write_split_index(split_dir: str, arrays: Mapping[str, np.ndarray],
                       sequences: List[dict], metadata: dict, split: str) -> str:
     """Write one split's arrays (see :data:`INDEX_ARRAYS`) and ``index.json`` (last, atomically).
@@ -424,6 +545,11 @@ class MoCapIndex:
                 'DIR` (OUT_DIR/<split> is this directory), or for the toy data '
                 '`python tools/make_toy_mocap.py` followed by tools/prepare_amass.py')
         if not osp.isfile(json_path):
+            if osp.isfile(osp.join(split_dir, STALE_INDEX_NAME)):
+                raise MoCapIndexError(
+                    f'MoCap index {split_dir!r} is stale: the latest tools/prepare_amass.py run into '
+                    f'{osp.dirname(osp.abspath(split_dir))!r} did not produce this split (other --splits, '
+                    f'or no mesh in it; see its report.json); use one of that run\'s splits or re-run it')
             what = 'directory' if not osp.isdir(split_dir) else 'index.json'
             raise MoCapIndexError(f'MoCap index {what} missing: {json_path!r} does not exist; {hint}')
         try:
@@ -451,6 +577,13 @@ class MoCapIndex:
         self.split = info.get('split')
         self.metadata = info.get('metadata', {})
         seqs = info.get('sequences', [])
+        if self.num_meshes:  # an edited index must not fail later with a bare IndexError
+            seq_id = np.load(osp.join(split_dir, 'seq_id.npy'), mmap_mode='r')
+            lo, hi = int(seq_id.min()), int(seq_id.max())
+            del seq_id
+            if lo < 0 or hi >= len(seqs):
+                raise MoCapIndexError(f'MoCap index {json_path!r}: seq_id.npy holds ids in [{lo}, {hi}] but '
+                                      f'index.json lists {len(seqs)} sequences; re-run tools/prepare_amass.py')
         # compact per-sequence tables (small: one entry per AMASS file)
         self.seq_names = [s['name'] for s in seqs]
         self.seq_datasets = [s['dataset'] for s in seqs]
@@ -617,12 +750,24 @@ def prepare_amass(amass_root: str,
         stride_seconds = 1.0
     splits = {k: list(v) for k, v in (splits or DEFAULT_SPLITS).items()}
     amass_root = osp.abspath(amass_root)
+    if not osp.isdir(amass_root):
+        raise FileNotFoundError(f'AMASS root {amass_root!r} is not a directory')
+    if osp.exists(out_dir) and not osp.isdir(out_dir):
+        raise NotADirectoryError(f'output directory {out_dir!r} is an existing file')
+    if target_count is not None and int(target_count) <= 0:
+        raise ValueError(f'target_count must be > 0, got {target_count}')
+    if stride_seconds is not None and not (np.isfinite(stride_seconds) and stride_seconds > 0):
+        raise ValueError(f'stride_seconds must be a finite number > 0, got {stride_seconds}')
+    if int(batch_size) <= 0:
+        raise ValueError(f'batch_size must be > 0, got {batch_size}')
     os.makedirs(out_dir, exist_ok=True)
     cache_dir = osp.join(out_dir, '.cache')
     os.makedirs(cache_dir, exist_ok=True)
 
-    files, skipped = walk_amass(amass_root)
+    # the body models first: a wrong --body-model-dir must not wait for a full AMASS scan
+    engine = _JointsEngine(body_model_dir, device, neutral_only)
     details: Dict[str, Dict[str, str]] = {}
+    files, skipped = walk_amass(amass_root, details)
 
     def skip(reason: str, rel: str, detail: str = '') -> None:
         skipped.setdefault(reason, []).append(rel)
@@ -685,8 +830,6 @@ def prepare_amass(amass_root: str,
         stride = stride_for_target_count(durations, int(target_count)) if durations else 1.0
     else:
         stride = float(stride_seconds)
-
-    engine = _JointsEngine(body_model_dir, device, neutral_only)
 
     # pass 2: per-file sampling + batched body-model forward, cached per file
     results: Dict[str, dict] = {}
@@ -767,6 +910,9 @@ def prepare_amass(amass_root: str,
         dropped_samples += int(r['dropped_samples'])
         if len(r['frame_index']):
             per_split[split_of(h.dataset, splits)].append((h, r))
+        else:  # every sampled frame was non-finite: say so instead of leaving the file out silently
+            skip('no_samples', h.rel, f"{int(r['dropped_samples'])} sampled frames dropped, "
+                                      f"{int(r['nonfinite_frames'])} of {h.num_frames} frames non-finite")
 
     meta = dict(amass_root=amass_root, stride_seconds=stride, target_count=target_count,
                 splits=splits, body_model_files={GENDERS[g]: osp.abspath(p) for g, p in
@@ -780,9 +926,7 @@ def prepare_amass(amass_root: str,
     for split, items in per_split.items():
         split_dir = osp.join(out_dir, split)
         if not items:
-            stale = osp.join(split_dir, 'index.json')
-            if osp.exists(stale):
-                os.remove(stale)
+            retire_split_index(split_dir)
             num_meshes[split] = 0
             continue
         seqs, start = [], 0
@@ -806,6 +950,12 @@ def prepare_amass(amass_root: str,
         write_split_index(split_dir, arrays, seqs, meta, split)
         num_meshes[split] = start
 
+    # splits of an earlier run with other --splits must not stay loadable as if they were this run's
+    stale_splits = []
+    for name in sorted(os.listdir(out_dir)):
+        if name not in splits and not name.startswith('.') and retire_split_index(osp.join(out_dir, name)):
+            stale_splits.append(name)
+
     # prune cache entries of files that are gone
     wanted = {_cache_name(h.rel, sfx) for h in headers for sfx in ('.npz', '.scan.npz')}
     for n in os.listdir(cache_dir):
@@ -823,7 +973,8 @@ def prepare_amass(amass_root: str,
                          details=details.get(r, {})) for r, v in sorted(skipped.items())},
         nonfinite_frames=dict(count=int(sum(nonfinite_files.values())), files=nonfinite_files,
                               dropped_samples=int(dropped_samples)),
-        excluded_datasets=excluded, files_computed=n_computed, files_cached=n_cached,
+        excluded_datasets=excluded, stale_splits=stale_splits, files_computed=n_computed,
+        files_cached=n_cached,
         seconds=round(seconds, 3), body_model=meta['body_model_genders'], device=device)
     with open(osp.join(out_dir, 'report.json'), 'w') as f:
         json.dump(report, f, indent=1, sort_keys=True)
@@ -849,5 +1000,8 @@ def format_report(report: dict) -> str:
                      f"({nf['dropped_samples']} samples lost)")
     if report['excluded_datasets']:
         lines.append(f"  not in any split: {report['excluded_datasets']}")
+    if report.get('stale_splits'):
+        lines.append(f"  retired splits of an earlier run (not in --splits; index.json -> "
+                     f"{STALE_INDEX_NAME}): {', '.join(report['stale_splits'])}")
     lines.append(f"  report: {osp.join(report['out_dir'], 'report.json')}")
     return '\n'.join(lines)
