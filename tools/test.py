@@ -10,7 +10,10 @@ import sys
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 
-from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.config import Config  # noqa: E402
+
+from mmpose_mpt.utils.cli import (CfgOptionsAction, check_cfg_options, check_output_dir,  # noqa: E402
+                                  check_output_file, run_tool)
 
 
 def parse_args() -> argparse.Namespace:
@@ -21,12 +24,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--out', help='the file to save metric results (.json)')
     parser.add_argument('--dump', help='dump predictions to a pickle file for offline evaluation')
     parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
+        '--cfg-options', nargs='+', action=CfgOptionsAction,
         help='override settings in the config, key=value pairs (xxx=yyy format)')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
                         help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
+    if args.dump is not None and not args.dump.endswith(('.pkl', '.pickle')):
+        parser.error(f'--dump {args.dump}: the dump file must end in .pkl or .pickle')
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args
@@ -40,13 +45,13 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
     if args.dump is not None:
-        assert args.dump.endswith(('.pkl', '.pickle')), 'the dump file must be a pkl file'
         dump_metric = dict(type='DumpResults', out_file_path=args.dump)
         if isinstance(cfg.test_evaluator, (list, tuple)):
             cfg.test_evaluator = [*cfg.test_evaluator, dump_metric]
         else:
             cfg.test_evaluator = [cfg.test_evaluator, dump_metric]
     if args.cfg_options is not None:
+        check_cfg_options(cfg, args.cfg_options)
         cfg.merge_from_dict(args.cfg_options)
     return cfg
 
@@ -58,11 +63,16 @@ def main() -> None:
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
 
+    from mmpose_mpt.engine.hooks import check_checkpoint_file
     from mmpose_mpt.utils import adapt_cfg_to_device, init_distributed_without_cuda
 
+    # the files first: a wrong path must not wait for the model and the data to be built
+    check_checkpoint_file(args.checkpoint)
+    for path in (args.out, args.dump):
+        if path is not None:
+            check_output_file(path)
     cfg = adapt_cfg_to_device(merge_args(Config.fromfile(args.config), args))
-    if not osp.isfile(args.checkpoint):
-        raise SystemExit(f'checkpoint not found: {args.checkpoint}')
+    check_output_dir(cfg.work_dir, 'work directory')
     init_distributed_without_cuda(cfg)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     metrics = runner.test()
@@ -72,4 +82,4 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_tool(main, 'test.py'))

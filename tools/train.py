@@ -10,7 +10,10 @@ import sys
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 
-from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.config import Config  # noqa: E402
+
+from mmpose_mpt.utils.cli import (CfgOptionsAction, check_cfg_options, check_output_dir,  # noqa: E402
+                                  run_tool)
 
 
 def parse_args() -> argparse.Namespace:
@@ -30,7 +33,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the lr by (total batch size / auto_scale_lr.base_batch_size)')
     parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
+        '--cfg-options', nargs='+', action=CfgOptionsAction,
         help='override settings in the config, key=value pairs (xxx=yyy format)')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
                         help='job launcher')
@@ -74,6 +77,7 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
 
     # --cfg-options before --no-validate: options may name val_dataloader keys (e.g. a data root)
     if args.cfg_options is not None:
+        check_cfg_options(cfg, args.cfg_options)
         cfg.merge_from_dict(args.cfg_options)
 
     if args.no_validate:
@@ -103,8 +107,14 @@ def main() -> None:
 
     from mmpose_mpt.utils import adapt_cfg_to_device, init_distributed_without_cuda
 
+    from mmpose_mpt.engine.hooks import check_checkpoint_file
+    if args.resume not in (None, 'auto'):
+        check_checkpoint_file(args.resume)
     cfg = Config.fromfile(args.config)
     cfg = adapt_cfg_to_device(merge_args(cfg, args))
+    check_output_dir(cfg.work_dir, 'work directory')
+    if cfg.get('load_from'):  # fine-tuning from a checkpoint (or the --resume file)
+        check_checkpoint_file(cfg.load_from)
     check_strategy_available(cfg)
     init_distributed_without_cuda(cfg)
     if 'runner_type' not in cfg:
@@ -115,4 +125,4 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(run_tool(main, 'train.py'))

@@ -19,6 +19,8 @@ custom_hooks = [
     dict(type='NonFiniteLossHook'),
     # Checkpoints loadable with torch.load(weights_only=True); RNG states so --resume continues exactly.
     dict(type='ResumableCheckpointHook'),
+    # A checkpoint (load_from, --resume, tools/test.py) that does not fit the model is an error.
+    dict(type='StrictCheckpointHook'),
 ]
 
 # multi-processing backend; tools/train.py switches nccl to gloo when no GPU is visible.
@@ -38,6 +40,9 @@ log_processor = dict(type='LogProcessor', window_size=50, by_epoch=True, num_dig
 log_level = 'INFO'
 load_from = None
 resume = False
+# False: load_from / --resume / tools/test.py's checkpoint must fit the model exactly. True, or a list
+# of fnmatch key patterns (e.g. ['backbone.*']): an intended partial load; what is not loaded is logged.
+load_partial = False
 
 # file I/O backend
 backend_args = dict(backend='local')

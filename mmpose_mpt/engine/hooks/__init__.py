@@ -1,4 +1,7 @@
 from .non_finite_loss_hook import NonFiniteLossHook
 from .resumable_checkpoint_hook import ResumableCheckpointHook
+from .strict_checkpoint_hook import (CheckpointError, CheckpointMismatchError, StrictCheckpointHook,
+                                     check_checkpoint_file)
 
-__all__ = ['NonFiniteLossHook', 'ResumableCheckpointHook']
+__all__ = ['NonFiniteLossHook', 'ResumableCheckpointHook', 'StrictCheckpointHook', 'CheckpointError',
+           'CheckpointMismatchError', 'check_checkpoint_file']

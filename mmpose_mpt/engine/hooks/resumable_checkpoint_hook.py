@@ -75,9 +75,12 @@ class ResumableCheckpointHook(Hook):
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         if 'message_hub' in checkpoint:
             checkpoint['message_hub'] = from_weights_only(checkpoint['message_hub'])
-        state = checkpoint.get('rng_state')
-        if state is None or not getattr(runner, '_resume', False):
+        if not getattr(runner, '_resume', False):
             return  # `load_from` for fine-tuning keeps the new run's seeds
+        self._restore_dataset_meta(runner, checkpoint)
+        state = checkpoint.get('rng_state')
+        if state is None:
+            return
         random.setstate(state['python'])
         name, keys, pos, has_gauss, cached = state['numpy']
         np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
@@ -85,3 +88,35 @@ class ResumableCheckpointHook(Hook):
         if 'cuda' in state and torch.cuda.is_available() and \
                 len(state['cuda']) == torch.cuda.device_count():
             torch.cuda.set_rng_state_all(state['cuda'])
+
+    @staticmethod
+    def _restore_dataset_meta(runner, checkpoint: dict) -> None:
+        """mmengine's resume compares ``pickle.dumps`` of the saved and the current dataset metainfo;
+        the saved one had its arrays turned into lists, so every resume warned "dataset metainfo is
+        different". When the saved metainfo equals the current one converted the same way, give
+        mmengine the current object; a real difference still warns."""
+        meta = checkpoint.get('meta')
+        if not isinstance(meta, dict) or meta.get('dataset_meta') is None:
+            return
+        try:
+            current = runner.train_dataloader.dataset.metainfo
+        except Exception:  # noqa: BLE001 - no train dataloader: mmengine's check has nothing to compare
+            return
+        if _plain_equal(to_weights_only(current), meta['dataset_meta']):
+            meta['dataset_meta'] = current
+
+
+def _plain_equal(a: Any, b: Any) -> bool:
+    """Equality of plain containers (tuples and lists alike, as a weights-only round trip keeps them)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_plain_equal(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_plain_equal(x, y) for x, y in zip(a, b))
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        return isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.shape == b.shape \
+            and bool((a == b).all())
+    try:
+        return bool(a == b)
+    except Exception:  # noqa: BLE001
+        return False
+
