@@ -340,3 +340,49 @@ def test_visualize_mocap_heatmaps_writes_a_consistent_grid(toy, tmp_path):
     for c in res['checks']:
         assert c['upright'] and c['lr_ok'] and c['labels_ok'], c
         assert c['max_argmax_err_px'] <= 0.75, c        # heatmap peaks at the rounded keypoints
+
+
+def test_eval_never_adds_heatmap_noise(toy, pp):
+    """Samples that ask for noise (an MHM left on in a test pipeline) get clean maps in eval mode:
+    exactly the maps of the same batch with every noise std set to 0."""
+    _, _, batch = _batch(toy, dict(enabled=True, mask_prob=0.2, noise_std=0.3, seed=4))
+    assert (_gt(batch, 'heatmap_noise_std') > 0).all()
+    torch.manual_seed(0)
+    noisy_request = pp(batch, training=False)['inputs'].clone()
+    for ds in batch['data_samples']:
+        ds.gt_instances.heatmap_noise_std = np.zeros(1, np.float32)
+    clean = pp(batch, training=False)['inputs']
+    torch.testing.assert_close(noisy_request, clean, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize('sigma', [0, -3.0, float('nan'), float('inf'), '3'])
+def test_sigma_must_be_finite_and_positive(toy, sigma):
+    with pytest.raises(ValueError, match='sigma'):
+        build_preprocessor(toy['paths'], HW, sigma=sigma)
+
+
+def test_per_sample_gender_uses_each_samples_model(toy):
+    """per_sample_gender=True: sample i is skinned with the model of its gender code (0 neutral,
+    1 male, 2 female), i.e. equals a single-gender engine of that model; the toy models differ, so a
+    swapped code -> model mapping fails."""
+    from mmengine.registry import init_default_scope
+    from mmpose.registry import MODELS
+    init_default_scope('mmpose')
+    body = dict(model_path=toy['paths']['smpl'], h36m_regressor=toy['paths']['h36m'])
+
+    def engine(**kw):
+        return MODELS.build(dict(type='MoCapHeatmapPreprocessor', body_model=dict(body, **kw.pop('bm', {})),
+                                 mesh_sampler=toy['paths']['sampling'], heatmap_size=HW, **kw))
+
+    mixed = engine(per_sample_gender=True)
+    single = {g: engine(bm=dict(gender=name)) for g, name in enumerate(('neutral', 'male', 'female'))}
+    _, _, batch = _batch(toy)
+    codes = np.arange(B) % 3
+    for ds, g in zip(batch['data_samples'], codes):
+        ds.gt_instances.smpl_gender = np.full(1, g, dtype=np.asarray(ds.gt_instances.smpl_gender).dtype)
+    got = mixed(batch, training=True)['targets']['vertices']
+    per_model = {g: e(batch, training=True)['targets']['vertices'] for g, e in single.items()}
+    for i, g in enumerate(codes):
+        torch.testing.assert_close(got[i], per_model[g][i], rtol=0, atol=1e-6)
+        for other in set(range(3)) - {g}:
+            assert float((per_model[other][i] - got[i]).abs().max()) > 1e-3, (i, g, other)

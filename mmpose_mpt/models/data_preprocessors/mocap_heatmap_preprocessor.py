@@ -7,6 +7,7 @@ the Human3.6M pelvis (full mesh, coarse meshes, LSP-14 joints) and the 2D target
 projection → crop warp → normalised crop coordinates) → heatmaps rendered from the MHM-corrupted
 keypoints (Eq. 1) plus Gaussian noise.
 """
+import numbers
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -72,6 +73,12 @@ class MoCapHeatmapPreprocessor(BaseDataPreprocessor):
         if input_mode not in ('heatmap', 'coords'):
             raise ValueError(f"input_mode must be 'heatmap' or 'coords', got {input_mode!r}")
         self.heatmap_size = tuple(int(v) for v in heatmap_size)
+        if len(self.heatmap_size) != 2 or min(self.heatmap_size) < 1:
+            raise ValueError(f'heatmap_size must be (H, W) with H, W >= 1, got {heatmap_size}')
+        # Eq. 1 depends on sigma^2 only: -3 would render like 3, 0 divides by zero at the first batch
+        if not (isinstance(sigma, numbers.Real) and not isinstance(sigma, bool)
+                and np.isfinite(sigma) and sigma > 0):
+            raise ValueError(f'sigma must be a finite number > 0 (heatmap pixels), got {sigma!r}')
         self.sigma = float(sigma)
         self.input_mode = input_mode
         self.per_sample_gender = per_sample_gender
