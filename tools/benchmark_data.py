@@ -62,6 +62,8 @@ if REPO not in sys.path:
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from mmpose_mpt.utils.cli import MPTUserError, check_device, positive_int  # noqa: E402
+
 TOLERANCE = 1e-4
 COMPARED = ('inputs', 'vertices', 'vertices_sub', 'vertices_sub2', 'joints_3d', 'joints_2d',
             'joints_2d_visible')
@@ -399,15 +401,15 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--device', default='cpu', help="engine device: 'cpu' or 'cuda' (the reference "
                    'always runs on the CPU, as a data pipeline does)')
-    p.add_argument('--batch-size', type=int, default=64)
-    p.add_argument('--num-batches', type=int, default=5, help='timed batches (after 1 warm-up)')
-    p.add_argument('--heatmap-size', type=int, default=224)
+    p.add_argument('--batch-size', type=positive_int, default=64)
+    p.add_argument('--num-batches', type=positive_int, default=5, help='timed batches (after 1 warm-up)')
+    p.add_argument('--heatmap-size', type=positive_int, default=224)
     p.add_argument('--heatmap-noise', type=float, default=0.0,
                    help="MHM's heatmap noise_std on both sides (default 0: outputs compared exactly)")
     p.add_argument('--data-root', default=None,
                    help='toy data root (generated when missing); default data/toy if prepared, else '
                    'a temporary directory')
-    p.add_argument('--threads', type=int, default=None,
+    p.add_argument('--threads', type=positive_int, default=None,
                    help='torch intra-op threads for both sides (default: torch\'s default; a '
                    'DataLoader worker running the reference pipeline would use 1)')
     p.add_argument('--json', action='store_true', help='print one JSON object')
@@ -419,8 +421,10 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    if args.device.startswith('cuda') and not torch.cuda.is_available():
-        print('benchmark_data: --device cuda but no CUDA device is visible', file=sys.stderr)
+    try:
+        check_device(args.device)
+    except MPTUserError as e:
+        print(f'benchmark_data: error: {e}', file=sys.stderr)
         return 2
     tmp: Optional[str] = None
     data_root = args.data_root

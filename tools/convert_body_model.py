@@ -35,6 +35,8 @@ def convert(src: str, dst: str, kind: str = 'auto') -> dict:
         raise BodyModelFileError(f'{dst}: output must end in .pkl or .npz')
     if osp.exists(src) and osp.exists(dst) and osp.samefile(src, dst):
         raise BodyModelFileError(f'{dst}: output would overwrite the input')
+    if osp.isdir(dst):
+        raise BodyModelFileError(f'{dst}: output is an existing directory')
     arrays = load_body_model_file(src)
     if kind == 'auto':
         kind = 'mano' if 'hands_components' in arrays and np.shape(arrays.get('J_regressor'))[:1] == (16, ) \

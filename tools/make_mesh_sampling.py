@@ -34,8 +34,18 @@ def _load_template(path: str) -> Dict[str, np.ndarray]:
     missing = [k for k in ('v_template', 'f') if k not in arrays]
     if missing:
         raise ValueError(f'{path}: body-model file lacks {missing}')
-    return dict(v_template=np.asarray(arrays['v_template'], np.float64),
-                f=np.asarray(arrays['f']).astype(np.int64))
+    v, f = np.asarray(arrays['v_template']), np.asarray(arrays['f'])
+    if v.dtype.kind not in 'iuf' or f.dtype.kind not in 'iuf':
+        raise ValueError(f'{path}: v_template ({v.dtype}) and f ({f.dtype}) must be numeric')
+    if f.dtype.kind == 'f' and not (np.isfinite(f).all() and np.all(f == np.round(f))):
+        # casting would truncate 3.7 to 3: a silently different mesh
+        raise ValueError(f'{path}: face indices f hold non-integer values')
+    return dict(v_template=v.astype(np.float64), f=f.astype(np.int64))
+
+
+def _positive_int(text: str) -> int:
+    from mmpose_mpt.utils.cli import positive_int
+    return positive_int(text)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -43,20 +53,26 @@ def main(argv: Optional[List[str]] = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('model', help='body-model file (.pkl / .npz) with v_template and f')
     parser.add_argument('out', help='output .npz')
-    parser.add_argument('--levels', type=int, nargs='+', default=[1723, 431],
+    parser.add_argument('--levels', type=_positive_int, nargs='+', default=[1723, 431],
                         help='vertex counts of the coarse levels (default: SMPL 1723 431; MANO: 195)')
     args = parser.parse_args(argv)
 
     from mmpose_mpt.body_models.mesh_sampler import (build_mesh_sampling, load_mesh_sampling,
                                                      save_mesh_sampling)
+    from mmpose_mpt.utils.cli import MPTUserError, check_output_file, one_line
+    stage = args.model
     try:
+        check_output_file(args.out, 'output file', ('.npz', ))
         model = _load_template(args.model)
         t0 = time.time()
         sampling = build_mesh_sampling(model['v_template'], model['f'], args.levels)
+        stage = args.out
         save_mesh_sampling(args.out, sampling)
         load_mesh_sampling(args.out)  # read back: the file the training will use must be valid
-    except (ValueError, FileNotFoundError, ImportError) as e:
-        print(f'error: {e}', file=sys.stderr)
+    except (ValueError, OSError, ImportError, MPTUserError) as e:
+        msg = one_line(e)
+        # every message names the file it is about (the model, or the output once writing)
+        print(f'error: {msg if stage in msg or args.out in msg else f"{stage}: {msg}"}', file=sys.stderr)
         return 1
     sizes = ' -> '.join(str(n) for n in sampling['num_vertices'])
     faces = ', '.join(str(len(f)) for f in sampling['F'])
