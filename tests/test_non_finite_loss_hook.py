@@ -73,3 +73,11 @@ def test_every_sample_is_named_non_finite_first(tmp_path):
     rec = json.load(open(path))
     assert [s['index'] for s in rec['samples']] == [5, 29] + [i for i in range(32) if i not in (5, 29)]
     assert rec['samples'][0]['source']['seq_name'] == 'subj/seq_5_poses'
+
+
+@pytest.mark.parametrize('bad', [torch.tensor([float('nan'), 1.0]), __import__('numpy').float32('nan'),
+                                 torch.tensor(float('inf'), dtype=torch.float16)])
+def test_non_scalar_and_numpy_losses(bad):
+    with pytest.raises(FloatingPointError, match='loss_x'):
+        NonFiniteLossHook().after_train_iter(SimpleNamespace(iter=0, epoch=0), 0, _batch(),
+                                             dict(loss=torch.tensor(1.0), loss_x=bad))

@@ -202,3 +202,36 @@ def test_pickled_gender_string_still_reads(tmp_path):
     write_amass(str(path), gender=g)
     assert read_amass_header(str(root), osp.join('CMU', 's1', 'a_poses.npz')).gender == 'female'
     shutil.rmtree(root)
+
+
+def test_very_deep_tree_is_walked(tmp_path):
+    """A walk by recursion overflowed Python's stack ~1000 levels down."""
+    root = tmp_path / 'amass'
+    deep = root / 'DS'
+    os.makedirs(deep)
+    rels = ['DS']
+    for _ in range(1200):
+        os.mkdir(osp.join(str(root), rels[-1], 'd'))
+        rels.append(osp.join(rels[-1], 'd'))
+    cwd = os.getcwd()
+    os.chdir(str(root))
+    try:
+        write_amass(osp.join(rels[-1], 'a_poses.npz'))
+        files, skipped = walk_amass('.')
+        os.remove(osp.join(rels[-1], 'a_poses.npz'))
+        for r in reversed(rels[1:]):   # shutil.rmtree (pytest's clean-up) recurses, and would overflow
+            os.rmdir(r)
+    finally:
+        os.chdir(cwd)
+    assert files == [osp.join(rels[-1], 'a_poses.npz')] and 'unreadable_dir' not in skipped
+
+
+def test_hard_links_are_one_file(tmp_path):
+    root = tmp_path / 'amass'
+    write_amass(str(root / 'A' / 's' / 'x_poses.npz'))
+    os.makedirs(root / 'B' / 's')
+    os.link(root / 'A' / 's' / 'x_poses.npz', root / 'B' / 's' / 'y_poses.npz')
+    files, skipped = walk_amass(str(root), details := {})
+    assert files == [osp.join('A', 's', 'x_poses.npz')]
+    assert skipped['duplicate'] == [osp.join('B', 's', 'y_poses.npz')]
+    assert 'hard link of' in details['duplicate'][osp.join('B', 's', 'y_poses.npz')]

@@ -258,3 +258,137 @@ def test_build_cannot_set_attributes_of_allowed_functions_or_classes():
         with pytest.raises(RestrictedPickleError, match='setting the state'):
             restricted_loads(data)
         assert rp._reconstruct.__defaults__ == before
+
+
+# ------------------------------------------------------------------- resource bombs (found by review)
+def _list_dag(depth: int) -> bytes:
+    """Opcodes of L_depth with L_0 = [] and L_{k+1} = [L_k, L_k] through the memo: ~10 bytes a level,
+    2**depth nodes when written out as a tree."""
+    out = b']q\x00'
+    for k in range(depth):
+        out += b']q' + bytes([k + 1]) + b'(h' + bytes([k]) + b'h' + bytes([k]) + b'e'
+    return out
+
+
+def _fake_module_pickle(obj_factory):
+    """Pickle objects of classes named like chumpy's, without chumpy (a throw-away module)."""
+    import types
+    mods = {}
+    for name in ('chumpy', 'chumpy.ch', 'chumpy.ch_ops'):
+        mods[name] = sys.modules[name] = types.ModuleType(name)
+
+    class Ch:
+        def __init__(self, **kw):
+            self.__dict__.update(kw)
+
+    class add(Ch):
+        pass
+
+    for cls, mod in ((Ch, 'chumpy.ch'), (add, 'chumpy.ch_ops')):
+        cls.__module__, cls.__qualname__ = mod, cls.__name__
+        setattr(mods[mod], cls.__name__, cls)
+    try:
+        return pickle.dumps(obj_factory(Ch, add), protocol=2)
+    finally:
+        for name in mods:
+            sys.modules.pop(name, None)
+
+
+def _bomb_files(tmp_path) -> dict:
+    import scipy.sparse as sp
+    files = {}
+
+    def put(name, data):
+        files[name] = str(tmp_path / f'{name}.pkl')
+        with open(files[name], 'wb') as fh:
+            fh.write(data)
+
+    v = b'X\x0a\x00\x00\x00v_template'
+    put('deep_key', b'\x80\x02}' + b')' + b'\x85' * 300000 + b'K\x01s.')
+    put('deep_frozenset', b'\x80\x02}' + v + b'cbuiltins\nfrozenset\n(' + b')' + b'\x85' * 300000
+        + b'l\x85Rs.')
+    put('list_dag', b'\x80\x02}' + v + _list_dag(40) + b's.')
+    put('scalar_of_list', b'\x80\x02}' + v + b'cnumpy\nfloat64\n' + _list_dag(3) + b'\x85Rs.')
+    put('chumpy_broadcast', _fake_module_pickle(lambda Ch, add: {'v_template': add(
+        a=add(a=Ch(x=np.zeros((1600, 1, 1), np.int8)), b=Ch(x=np.zeros((1, 1600, 1), np.int8))),
+        b=Ch(x=np.zeros((1, 1, 1600), np.int8)))}))
+
+    def shared(Ch, add):
+        x = Ch(x=np.ones(3))
+        for _ in range(18):
+            x = add(a=x, b=x)
+        return {'v_template': x}
+
+    put('chumpy_shared_operands', _fake_module_pickle(shared))
+    put('empty_sparse_30000', pickle.dumps({'J_regressor': sp.csr_matrix((30000, 30000))}, protocol=2))
+    u = pickle.dumps({'bs_style': np.array(['a'])}, protocol=2).replace(b'a\x00\x00\x00', b'\xff' * 4)
+    put('bad_code_points', u)
+    return files
+
+
+_BOMB_DRIVER = r"""
+import json, resource, sys, time, warnings
+warnings.simplefilter('ignore')
+resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))  # a bomb fails instead of swapping
+sys.path.insert(0, {repo!r})
+from mmpose_mpt.body_models.body_model_file import load_body_model_file
+for name, path in json.loads(sys.argv[1]).items():
+    print(json.dumps(dict(start=name)), flush=True)
+    t = time.time()
+    try:
+        d = load_body_model_file(path)
+        res = dict(loaded=True, keys=sorted(d), value=str(d.get('v_template', ''))[:40])
+    except Exception as e:
+        res = dict(loaded=False, error=type(e).__name__, message=str(e))
+    res.update(name=name, seconds=round(time.time() - t, 2))
+    print(json.dumps(res), flush=True)
+"""
+
+
+def test_resource_bombs_are_refused_quickly(tmp_path):
+    """Deep keys (C-stack overflow in tuple hashing), shared sub-lists (2**40 nodes), a numpy scalar of
+    a list, chumpy broadcasting to 4 GB, a chumpy chain sharing its operands (exponential when
+    converted per path), an empty 30000^2 sparse matrix densified, invalid UCS4 code points: each is
+    one BodyModelFileError within seconds (the shared-operand chain, being legitimate, loads)."""
+    import json
+    files = _bomb_files(tmp_path)
+    script = tmp_path / 'bombs.py'
+    script.write_text(_BOMB_DRIVER.format(repo=REPO))
+    proc = subprocess.run([sys.executable, str(script), json.dumps(files)], capture_output=True, text=True,
+                          timeout=240, cwd=REPO)
+    lines = [json.loads(x) for x in proc.stdout.splitlines() if x.startswith('{')]
+    assert proc.returncode == 0, f'crashed (rc {proc.returncode}) on {lines[-1]}: {proc.stderr[-1000:]}'
+    results = {r['name']: r for r in lines if 'name' in r}
+    assert set(results) == set(files)
+    for name, r in results.items():
+        assert r['seconds'] < 30, r
+        if name == 'chumpy_shared_operands':
+            assert r['loaded'] and '[262144. 262144. 262144.]' in r['value'], r   # 2**18 * 1
+        else:
+            assert not r['loaded'] and r['error'] == 'BodyModelFileError', r
+            assert files[name] in r['message'], r
+
+
+def test_sparse_shapes_are_checked_before_allocation(tmp_path):
+    """A 1 KB file describing an empty (17, 10**9) regressor or a (10**9, 1) METRO matrix is refused
+    before anything of that size is allocated."""
+    import scipy.sparse as sp
+
+    from mmpose_mpt.body_models.body_model_file import BodyModelFileError
+    from mmpose_mpt.body_models.joint_regressors import load_joint_regressor
+    from mmpose_mpt.body_models.mesh_sampler import MeshSamplingFileError, load_mesh_sampling
+    p = tmp_path / 'J_regressor.npz'
+    sp.save_npz(p, sp.csr_matrix((17, 10**9)))
+    with pytest.raises(BodyModelFileError, match='1000000000 columns'):
+        load_joint_regressor(str(p), num_vertices=6890)
+    with pytest.raises(BodyModelFileError, match='sides up to'):
+        load_joint_regressor(str(p))
+    sp.save_npz(p, sp.csr_matrix((20000, 20000)))
+    with pytest.raises(BodyModelFileError, match='too large to densify'):
+        load_joint_regressor(str(p))
+    m = tmp_path / 'metro.npz'
+    D, U = np.empty(1, object), np.empty(1, object)
+    D[0], U[0] = sp.coo_matrix((10**9, 1)), sp.coo_matrix((1, 10**9))
+    np.savez(m, D=D, U=U)
+    with pytest.raises(MeshSamplingFileError, match='sides up to'):
+        load_mesh_sampling(str(m))

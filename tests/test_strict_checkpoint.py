@@ -163,3 +163,27 @@ def test_tools_test_refuses_a_wrong_checkpoint_and_loads_the_right_one(toy_check
     proc = _test_tool(d / 'good.pth', opts, tmp_path / 'g')
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert 'Epoch(test)' in proc.stdout + proc.stderr and 'partial load' not in proc.stdout + proc.stderr
+
+
+def test_what_mmengine_would_not_load_is_not_passed():
+    """The hook renames keys exactly as mmengine's Runner does ('^module.', any character after
+    'module'), and entries that are not loadable tensors count as mismatched."""
+
+    class Odd(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.module_head = nn.Linear(2, 2)
+
+    hook = StrictCheckpointHook()
+    # mmengine would turn module_head.* into head.* and load nothing: the hook must see the same
+    with pytest.raises(CheckpointMismatchError, match='2 of the model'):
+        hook.check(Odd(), {'state_dict': Odd().state_dict()}, 'odd.pth')
+    sd = Net().state_dict()
+    for bad in ([1.0, 2.0], torch.zeros(2, device='meta'), torch.zeros(2, dtype=torch.complex64)):
+        with pytest.raises(CheckpointMismatchError, match='not loadable e.g. head.bias'):
+            hook.check(Net(), {'state_dict': dict(sd, **{'head.bias': bad})}, 'x.pth')
+    with pytest.raises(CheckpointError, match='not strings'):
+        hook.check(Net(), {'state_dict': {**sd, 3: torch.zeros(1)}}, 'x.pth')
+    for partial in (1, 0, 2.5, [1]):
+        with pytest.raises(CheckpointError, match='load_partial must be'):
+            hook.check(Net(), {'state_dict': sd}, 'x.pth', partial)

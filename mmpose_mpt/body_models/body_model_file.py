@@ -36,7 +36,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 import numpy as np
 
 from ..utils.restricted_pickle import (MAX_DENSE_ELEMENTS, ChumpyObject, Pickled, RestrictedPickleError,
-                                       SparseMatrix, UnknownObject, restricted_loads, sparse_from_state,
+                                       UnknownObject, restricted_loads, sparse_from_state, sparse_to_dense,
                                        to_plain)
 
 __all__ = [
@@ -67,61 +67,85 @@ class _Unconvertible(Exception):
     pass
 
 
-def _sparse_to_dense(obj: SparseMatrix) -> np.ndarray:
-    m = sparse_from_state(obj)  # every index checked before scipy sees it
-    if m.shape[0] * m.shape[1] > MAX_DENSE_ELEMENTS:
-        raise _Unconvertible(f'{obj._qualname} of shape {m.shape} is too large to densify')
-    return m.toarray()
+def _bounded(shape: Tuple[int, ...], what: str) -> None:
+    n = int(np.prod(shape, dtype=object)) if len(shape) else 1
+    if n > MAX_DENSE_ELEMENTS:  # a few KB of chumpy operands can broadcast to many GB
+        raise _Unconvertible(f'{what} would have shape {tuple(shape)} ({n} > {MAX_DENSE_ELEMENTS} elements)')
 
 
-def _chumpy_to_numpy(obj: ChumpyObject) -> np.ndarray:
-    st, name = obj._state, obj._qualname.rsplit('.', 1)[-1]
-
-    def val(key):
-        if key not in st:
-            raise _Unconvertible(f'{obj._qualname} lacks its operand {key!r}')
-        return _to_numpy(st[key])
-
-    if name in ('Ch', 'ChHandle'):  # a leaf: its value is the pickled array 'x'
-        return np.asarray(val('x'))
-    if name == 'Select':
-        r = np.asarray(val('a')).ravel()[np.asarray(val('idxs'))].copy()
-        return r.reshape(st['preferred_shape']) if st.get('preferred_shape') is not None else r
-    if name == 'Reshape':
-        return np.asarray(val('a')).reshape(st['newshape'])
-    if name == 'transpose':
-        return np.transpose(val('a'), st.get('axes'))
-    if name in ('add', 'subtract', 'multiply', 'dot'):
-        a, b = val('a'), val('b')
-        return {'add': np.add, 'subtract': np.subtract, 'multiply': np.multiply, 'dot': np.dot}[name](a, b)
-    if name in ('divide', 'NanDivide'):
-        return np.divide(val('x1'), val('x2'))
-    if name == 'negative':
-        return -np.asarray(val('x'))
-    if name == 'MatVecMult':
-        vec = np.asarray(val('vec'))
-        r = np.asarray(val('mtx')).dot(vec.ravel())
-        return r.reshape(-1, vec.shape[1]) if vec.ndim > 1 and vec.shape[1] > 1 else r
-    raise _Unconvertible(f'unsupported chumpy object {obj._qualname}')
+def _dot_shape(a: np.ndarray, b: np.ndarray) -> Tuple[int, ...]:
+    if a.ndim == 0 or b.ndim == 0:
+        return np.broadcast_shapes(a.shape, b.shape)
+    if b.ndim == 1:
+        return a.shape[:-1]
+    return a.shape[:-1] + b.shape[:-2] + b.shape[-1:]
 
 
-def _convert_standin(obj: Pickled) -> np.ndarray:
-    if isinstance(obj, UnknownObject):
-        raise _Unconvertible(f'object of class {obj._qualname} (not loaded: nothing from the file is run)')
-    try:
-        return _chumpy_to_numpy(obj) if isinstance(obj, ChumpyObject) else _sparse_to_dense(obj)
-    except (KeyError, ValueError, TypeError, IndexError, AttributeError) as e:
-        raise _Unconvertible(f'{obj._qualname}: {type(e).__name__}: {e}') from None
+class _Converter:
+    """Array builders, chumpy and scipy-sparse stand-ins -> numpy, for one file: every distinct object
+    is converted once (a file may share one operand between many nodes), every result is bounded."""
+
+    def __init__(self) -> None:
+        self.memo: Dict[int, Any] = {}
+
+    def __call__(self, obj: Any) -> Any:
+        try:
+            return to_plain(obj, self.standin, self.memo)
+        except (RestrictedPickleError, TypeError, ValueError, AttributeError, IndexError, KeyError,
+                RecursionError, MemoryError) as e:
+            raise _Unconvertible(f'{type(e).__name__}: {e}') from None
+
+    def standin(self, obj: Pickled) -> np.ndarray:
+        if isinstance(obj, UnknownObject):
+            raise _Unconvertible(f'object of class {obj._qualname} (not loaded: nothing from the file is run)')
+        try:
+            if isinstance(obj, ChumpyObject):
+                return self.chumpy(obj)
+            return sparse_to_dense(sparse_from_state(obj))  # every index checked before scipy sees it
+        except (KeyError, ValueError, TypeError, IndexError, AttributeError, MemoryError) as e:
+            raise _Unconvertible(f'{obj._qualname}: {type(e).__name__}: {e}') from None
+
+    def chumpy(self, obj: ChumpyObject) -> np.ndarray:
+        st, name = obj._state, obj._qualname.rsplit('.', 1)[-1]
+
+        def val(key):
+            if key not in st:
+                raise _Unconvertible(f'{obj._qualname} lacks its operand {key!r}')
+            return np.asarray(to_plain(st[key], self.standin, self.memo))
+
+        if name in ('Ch', 'ChHandle'):  # a leaf: its value is the pickled array 'x'
+            return val('x')
+        if name == 'Select':
+            r = val('a').ravel()[val('idxs')].copy()
+            return r.reshape(st['preferred_shape']) if st.get('preferred_shape') is not None else r
+        if name == 'Reshape':
+            return val('a').reshape(st['newshape'])
+        if name == 'transpose':
+            return np.transpose(val('a'), st.get('axes'))
+        ops = {'add': np.add, 'subtract': np.subtract, 'multiply': np.multiply, 'divide': np.divide,
+               'NanDivide': np.divide}
+        if name in ops:
+            a, b = (val('a'), val('b')) if name in ('add', 'subtract', 'multiply') else (val('x1'), val('x2'))
+            _bounded(np.broadcast_shapes(a.shape, b.shape), f'{obj._qualname}')
+            return ops[name](a, b)
+        if name == 'dot':
+            a, b = val('a'), val('b')
+            _bounded(_dot_shape(a, b), f'{obj._qualname}')
+            return np.dot(a, b)
+        if name == 'negative':
+            return -val('x')
+        if name == 'MatVecMult':
+            vec, mtx = val('vec'), val('mtx')
+            _bounded(mtx.shape[:-1], f'{obj._qualname}')
+            r = mtx.dot(vec.ravel())
+            return r.reshape(-1, vec.shape[1]) if vec.ndim > 1 and vec.shape[1] > 1 else r
+        raise _Unconvertible(f'unsupported chumpy object {obj._qualname}')
 
 
 def _to_numpy(obj: Any) -> Any:
     """Recursively turn array builders and chumpy / sparse stand-ins into ndarrays; containers keep
     their structure."""
-    try:
-        return to_plain(obj, _convert_standin)
-    except (RestrictedPickleError, TypeError, ValueError, AttributeError, IndexError, KeyError,
-            RecursionError) as e:
-        raise _Unconvertible(f'{type(e).__name__}: {e}') from None
+    return _Converter()(obj)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -204,10 +228,13 @@ def load_body_model_file(path: str) -> Dict[str, Any]:
     fmt = _sniff(path)
     raw = _load_pickle(path) if fmt == 'pkl' else _load_npz(path)
     out, dropped = {}, []
+    convert = _Converter()  # one per file: objects shared between entries are converted once
     for k, v in raw.items():
-        k = k.decode('latin1') if isinstance(k, bytes) else str(k)
+        if not isinstance(k, (str, bytes)):
+            raise BodyModelFileError(f'{path}: not a body-model file (a key of type {type(k).__name__})')
+        k = k.decode('latin1') if isinstance(k, bytes) else k
         try:
-            v = _to_numpy(v)
+            v = convert(v)
         except _Unconvertible as e:
             if k in REQUIRED_KEYS + MANO_KEYS:
                 raise BodyModelFileError(f'{path}: cannot convert {k!r} to an array ({e})') from None

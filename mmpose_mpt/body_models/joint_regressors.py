@@ -107,11 +107,15 @@ def load_joint_regressor(path: str, num_vertices: Optional[int] = None,
                 if {'format', 'shape', 'data'} <= set(files):  # scipy.sparse.save_npz
                     # rebuilt with every index checked: scipy's loader checks only the outline and its
                     # kernels write wherever a bad index points
-                    from ..utils.restricted_pickle import validated_sparse
+                    from ..utils.restricted_pickle import sparse_to_dense, validated_sparse
                     fmt = z['format'].item()
                     fmt = fmt.decode('latin1') if isinstance(fmt, bytes) else str(fmt)
+                    shape = tuple(int(v) for v in np.asarray(z['shape']).reshape(-1))
+                    if num_vertices is not None and len(shape) == 2 and shape[1] != num_vertices:
+                        raise BodyModelFileError(f'{path}: joint regressor has {shape[1]} columns, the '
+                                                 f'body model has {num_vertices} vertices')
                     parts = {k: z[k] for k in ('indices', 'indptr', 'row', 'col') if k in files}
-                    arr = validated_sparse(fmt, tuple(z['shape']), z['data'], **parts).toarray()
+                    arr = sparse_to_dense(validated_sparse(fmt, shape, z['data'], **parts))
                 else:
                     arr = z['J_regressor' if 'J_regressor' in files else files[0]]
         elif ext in ('.pkl', '.pickle'):

@@ -358,7 +358,7 @@ def _read_metro(path: str) -> Dict[str, list]:
     # arrays. They are read by the restricted unpickler (nothing from the file is called) and the
     # matrices rebuilt from their recorded state with every index checked.
     from ..utils.restricted_pickle import SparseMatrix, load_npz_restricted, refused_classes, sparse_from_state
-    z = load_npz_restricted(path, ('D', 'U', 'F'))
+    z = load_npz_restricted(path, ('D', 'U', 'F'), max_member_bytes=256 << 20)  # METRO's: ~2 MB
 
     def matrices(key: str) -> list:
         out = []

@@ -55,8 +55,9 @@ import os.path as osp
 import stat
 import time
 import zipfile
+from collections import deque
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Deque, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -170,8 +171,10 @@ def walk_amass(root: str, details: Optional[Dict[str, Dict[str, str]]] = None
     inode): a file or directory reached a second time (an alias, a link loop, crossing links, two links
     to one place) is skipped as ``duplicate``, with the path it duplicates in ``details``. The tree
     without links is walked first and links after it, so a file keeps the dataset (and so the split)
-    of the place it really is, whatever a link to it is named. Only regular files are candidates: a
-    FIFO, socket or device named ``*.npz`` is skipped as ``not_regular`` (opening a FIFO would hang).
+    of the place it really is, whatever a link to it is named. Hard links have no such side: of the
+    paths of one hard-linked file the first in sorted walk order is kept, the others are reported as
+    duplicates ("hard link of"). Only regular files are candidates: a FIFO, socket or device named
+    ``*.npz`` is skipped as ``not_regular`` (opening a FIFO would hang).
 
     Args:
         root: the AMASS root.
@@ -189,20 +192,22 @@ def walk_amass(root: str, details: Optional[Dict[str, Dict[str, str]]] = None
     details = {} if details is None else details
     seen_dirs: Dict[Tuple[int, int], str] = {}
     seen_files: Dict[Tuple[int, int], str] = {}
-    links: List[Tuple[str, str]] = []   # (relative path, path) of links, visited after the real tree
+    links: Deque[Tuple[str, str]] = deque()  # (relative path, path) of links, after the real tree
 
     def skip(reason: str, rel: str, detail: str = '') -> None:
         skipped.setdefault(reason, []).append(rel)
         if detail:
             details.setdefault(reason, {})[rel] = detail
 
-    def add_file(path: str, rel: str, st: os.stat_result) -> None:
+    def add_file(path: str, rel: str, st: os.stat_result, linked: bool) -> None:
         if not stat.S_ISREG(st.st_mode):
             skip('not_regular', rel, 'not a regular file (FIFO, socket or device)')
             return
         key = (st.st_dev, st.st_ino)
         if key in seen_files:
-            skip('duplicate', rel, f'same file as {seen_files[key]}')
+            # a symbolic link, or a hard link (no side of which is "the real one": walk order decides)
+            how = 'symbolic link to' if linked else 'hard link of'
+            skip('duplicate', rel, f'same file as {seen_files[key]} ({how} it)')
             return
         seen_files[key] = rel
         if osp.basename(rel).lower() == 'shape.npz':
@@ -210,58 +215,62 @@ def walk_amass(root: str, details: Optional[Dict[str, Dict[str, str]]] = None
         else:
             files.append(rel)
 
-    def scan_dir(path: str, rel: str) -> None:
-        try:
-            st = os.stat(path)
-            key = (st.st_dev, st.st_ino)
-            if key in seen_dirs:
-                skip('duplicate', rel or '.', f'same directory as {seen_dirs[key]}')
-                return
-            seen_dirs[key] = rel or '.'
-            with os.scandir(path) as it:
-                entries = sorted(it, key=lambda e: e.name)
-        except OSError as e:
-            skip('unreadable_dir', rel or '.', f'{type(e).__name__}: {e.strerror or e}')
-            return
-        subdirs, usable = [], False
-        for e in entries:
-            if e.name.startswith('.'):
-                continue
-            erel = osp.join(rel, e.name) if rel else e.name
+    def scan_tree(path: str, rel: str) -> None:
+        # an explicit stack, not recursion: a tree thousands of levels deep must not overflow it;
+        # directories are taken in sorted depth-first order, as a recursive walk would
+        stack = [(path, rel)]
+        while stack:
+            path, rel = stack.pop()
             try:
-                if e.is_symlink():
-                    links.append((erel, e.path))
-                    usable = True
-                elif e.is_dir(follow_symlinks=False):
-                    subdirs.append((e.path, erel))
-                elif e.name.lower().endswith('.npz'):
-                    usable = True
-                    if not rel:
-                        skip('not_in_dataset', erel)
-                    else:
-                        add_file(e.path, erel, e.stat(follow_symlinks=False))
-            except OSError as err:
-                skip('unreadable', erel, f'{type(err).__name__}: {err.strerror or err}')
-        for sub in subdirs:
-            scan_dir(*sub)
-        if rel and not subdirs and not usable:  # a leaf directory (subject or dataset), nothing usable
-            skip('empty_dir', rel)
+                st = os.stat(path)
+                key = (st.st_dev, st.st_ino)
+                if key in seen_dirs:
+                    skip('duplicate', rel or '.', f'same directory as {seen_dirs[key]}')
+                    continue
+                seen_dirs[key] = rel or '.'
+                with os.scandir(path) as it:
+                    entries = sorted(it, key=lambda e: e.name)
+            except OSError as e:
+                skip('unreadable_dir', rel or '.', f'{type(e).__name__}: {e.strerror or e}')
+                continue
+            subdirs, usable = [], False
+            for e in entries:
+                if e.name.startswith('.'):
+                    continue
+                erel = osp.join(rel, e.name) if rel else e.name
+                try:
+                    if e.is_symlink():
+                        links.append((erel, e.path))
+                        usable = True
+                    elif e.is_dir(follow_symlinks=False):
+                        subdirs.append((e.path, erel))
+                    elif e.name.lower().endswith('.npz'):
+                        usable = True
+                        if not rel:
+                            skip('not_in_dataset', erel)
+                        else:
+                            add_file(e.path, erel, e.stat(follow_symlinks=False), False)
+                except OSError as err:
+                    skip('unreadable', erel, f'{type(err).__name__}: {err.strerror or err}')
+            if rel and not subdirs and not usable:  # a leaf directory (subject or dataset), nothing usable
+                skip('empty_dir', rel)
+            stack.extend(reversed(subdirs))
 
-    scan_dir(root, '')
+    scan_tree(root, '')
     while links:   # in discovery order; links inside linked directories are appended
-        rel, path = links.pop(0)
+        rel, path = links.popleft()
         try:
             st = os.stat(path)
         except OSError as e:  # dangling link, or a loop of links (ELOOP)
             skip('broken_link', rel, f'{type(e).__name__}: {e.strerror or e}')
             continue
         if stat.S_ISDIR(st.st_mode):
-            scan_dir(path, rel)
+            scan_tree(path, rel)
         elif rel.lower().endswith('.npz'):
             if os.sep not in rel:
                 skip('not_in_dataset', rel)
             else:
-                add_file(path, rel, st)
+                add_file(path, rel, st, True)
     return sorted(files), skipped
 
 
@@ -312,7 +321,7 @@ def _read_pickled_gender(path: str, rel: str) -> np.ndarray:
     from mmpose_mpt.utils.restricted_pickle import (RestrictedPickleError, load_npz_restricted,
                                                     refused_classes)
     try:
-        value = load_npz_restricted(path, ('gender', ))['gender']
+        value = load_npz_restricted(path, ('gender', ), max_member_bytes=1 << 20)['gender']
     except RestrictedPickleError as e:
         raise AmassFileError(rel, 'unsafe_pickle', f'gender: {e}') from None
     bad = refused_classes(value)

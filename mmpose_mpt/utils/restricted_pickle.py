@@ -41,12 +41,16 @@ import numpy as np
 __all__ = [
     'RestrictedPickleError', 'RestrictedUnpickler', 'restricted_loads', 'to_plain', 'Pickled',
     'ChumpyObject', 'SparseMatrix', 'UnknownObject', 'sparse_from_state', 'validated_sparse',
-    'load_npz_restricted', 'refused_classes'
+    'sparse_to_dense', 'load_npz_restricted', 'refused_classes', 'check_graph'
 ]
 
-# dense arrays rebuilt from a sparse stand-in above this many elements are refused (a (1e6, 1e6)
-# "_shape" would otherwise ask for 8 TB)
-MAX_DENSE_ELEMENTS = 1 << 31
+# Bounds far above any body model (SMPL-X: 10 475 vertices) and far below what exhausts memory:
+# a sparse matrix densified (a (1e6, 1e6) "_shape" would ask for 8 TB), a sparse matrix side (its index
+# pointers), the values a pickle may stand for when written out, and the nesting of containers.
+MAX_DENSE_ELEMENTS = 10**8
+MAX_SPARSE_DIM = 10**7
+MAX_NODES = 10**7
+MAX_DEPTH = 100
 
 
 class RestrictedPickleError(pickle.UnpicklingError, ValueError):
@@ -83,7 +87,7 @@ class Pickled:
         return self.__dict__.setdefault('_items', {})
 
     def __setitem__(self, key, value):  # pickles of dict subclasses use SETITEMS
-        self._items[key] = value
+        self._items[_check_key(key)] = value
 
     def append(self, value):  # ... and of list subclasses APPENDS
         self._items[len(self._items)] = value
@@ -152,23 +156,24 @@ class _DtypeBuilder:
     dtype: Optional[np.dtype] = None  # also when made by NEWOBJ without __init__
 
     def __init__(self, obj: Any = None, align: Any = False, copy: Any = False) -> None:
-        if not isinstance(obj, str) or not _DTYPE_STR.match(obj):
-            raise RestrictedPickleError(f'dtype {obj!r} refused (only plain numeric, bool, str, bytes and '
+        if not isinstance(obj, str) or len(obj) > 16 or not _DTYPE_STR.match(obj):
+            what = repr(obj) if isinstance(obj, str) and len(obj) <= 16 else f'a {type(obj).__name__}'
+            raise RestrictedPickleError(f'dtype {what} refused (only plain numeric, bool, str, bytes and '
                                         'object dtypes)')
         self.dtype = np.dtype(obj)
 
     def __setstate__(self, state: Any) -> None:
         if not isinstance(state, tuple) or len(state) not in (8, 9):
-            raise RestrictedPickleError(f'malformed dtype state {state!r:.80}')
+            raise RestrictedPickleError(f'malformed dtype state (a {type(state).__name__})')
         byteorder, subarray, names, fields, elsize = state[1:6]
         if subarray is not None or names is not None or fields is not None:
             raise RestrictedPickleError('structured / sub-array dtypes refused')
         if byteorder not in ('<', '>', '|', '='):
-            raise RestrictedPickleError(f'dtype byte order {byteorder!r} refused')
+            raise RestrictedPickleError(f'dtype byte order ({type(byteorder).__name__}) refused')
         dt = self.dtype
         if dt.kind in 'US':
             if not isinstance(elsize, int) or not 0 <= elsize < (1 << 31):
-                raise RestrictedPickleError(f'dtype item size {elsize!r} refused')
+                raise RestrictedPickleError(f'dtype item size ({type(elsize).__name__}) refused')
             n = elsize // 4 if dt.kind == 'U' else elsize
             dt = np.dtype(f'{dt.kind}{n}')
         if byteorder in '<>' and dt.kind not in 'O' and dt.itemsize > 1:
@@ -187,7 +192,8 @@ def _shape_of(shape: Any, what: str) -> Tuple[int, ...]:
         shape = (shape, )
     if not isinstance(shape, (tuple, list)) or not all(
             isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s >= 0 for s in shape):
-        raise RestrictedPickleError(f'{what}: shape {shape!r:.80} is not a tuple of non-negative ints')
+        raise RestrictedPickleError(f'{what}: shape (a {type(shape).__name__}) is not a tuple of '
+                                    'non-negative ints')
     return tuple(int(s) for s in shape)
 
 
@@ -212,6 +218,11 @@ def _from_bytes(raw: Any, dtype: np.dtype, shape: Tuple[int, ...], fortran: bool
                                     f'({size * dtype.itemsize} expected)')
     if size == 0:
         return np.zeros(shape, dtype)
+    if dtype.kind == 'U':  # UCS4 code points beyond U+10FFFF fail (SystemError) when read as str
+        u4 = np.dtype('u4').newbyteorder(dtype.byteorder if dtype.byteorder in '<>' else '=')
+        cps = np.frombuffer(data, u4)
+        if cps.size and int(cps.max()) > 0x10FFFF:
+            raise RestrictedPickleError(f'{what}: a {dtype} array with invalid code points')
     return np.frombuffer(data, dtype).reshape(shape, order='F' if fortran else 'C').copy(order='K')
 
 
@@ -225,7 +236,7 @@ class _ArrayBuilder:
 
     def __setstate__(self, state: Any) -> None:
         if not isinstance(state, tuple) or len(state) not in (4, 5):
-            raise RestrictedPickleError(f'malformed ndarray state {state!r:.80}')
+            raise RestrictedPickleError(f'malformed ndarray state (a {type(state).__name__})')
         shape, dtype, fortran, raw = state[-4:]
         shape = _shape_of(shape, 'ndarray')
         dtype = _dtype_of(dtype, 'ndarray')
@@ -247,7 +258,7 @@ class _ArrayBuilder:
 
 def _reconstruct(subtype: Any, shape: Any = (0, ), dtype: Any = b'b') -> _ArrayBuilder:
     if subtype is not _NDARRAY:
-        raise RestrictedPickleError(f'array subclass {subtype!r:.80} refused')
+        raise RestrictedPickleError(f'array subclass (a {type(subtype).__name__}) refused')
     return _ArrayBuilder()
 
 
@@ -259,7 +270,7 @@ def _scalar(dtype: Any, data: Any = None) -> np.generic:
 
 def _frombuffer(buf: Any, dtype: Any, shape: Any, order: Any = 'C') -> np.ndarray:
     if order not in ('C', 'F'):
-        raise RestrictedPickleError(f'array order {order!r} refused')
+        raise RestrictedPickleError(f'array order ({type(order).__name__}) refused')
     return _from_bytes(buf, _dtype_of(dtype, '_frombuffer'), _shape_of(shape, '_frombuffer'), order == 'F',
                        '_frombuffer')
 
@@ -292,6 +303,54 @@ def _codecs_encode(obj, encoding='latin1'):
     return codecs.encode(obj, encoding)
 
 
+# Dict keys and set elements are hashed while the file is read; a key nested 300 000 tuples deep
+# overflows the C stack in tuple hashing (a segfault), so keys are plain scalars or flat tuples of them.
+_ATOMIC = (str, bytes, int, float, bool, complex, type(None))
+
+
+def _check_key(key: Any) -> Any:
+    if type(key) in _ATOMIC or (type(key) is tuple and len(key) <= 64
+                                and all(type(k) in _ATOMIC for k in key)):
+        return key
+    raise RestrictedPickleError(f'a dict key / set element of type {type(key).__name__} refused')
+
+
+def _set(iterable=()):
+    return set(_check_key(k) for k in _iterable(iterable))
+
+
+def _frozenset(iterable=()):
+    return frozenset(_check_key(k) for k in _iterable(iterable))
+
+
+def _dict(*args, **kwargs):
+    out = {}
+    if args:
+        src = args[0]
+        items = src.items() if isinstance(src, dict) else _iterable(src)
+        for kv in items:
+            if not isinstance(kv, (tuple, list)) or len(kv) != 2:
+                raise RestrictedPickleError('dict() from something that is not (key, value) pairs')
+            out[_check_key(kv[0])] = kv[1]
+    out.update(kwargs)
+    return out
+
+
+def _iterable(x: Any):
+    if not isinstance(x, (list, tuple, set, frozenset, dict, str, bytes)):
+        raise RestrictedPickleError(f'iterating a {type(x).__name__} refused')
+    return x
+
+
+def _str(*args):
+    # str(x) of a container would repr it whole (exponential for shared sub-lists): scalars only
+    if not args:
+        return ''
+    if type(args[0]) not in _ATOMIC or any(type(a) is not str for a in args[1:]):
+        raise RestrictedPickleError(f'str() of a {type(args[0]).__name__} refused')
+    return str(*args)
+
+
 def _plain_dict(*args, **kwargs):
     """``collections.defaultdict(factory)`` / ``OrderedDict()`` become plain dicts (the factory is
     never called)."""
@@ -301,7 +360,7 @@ def _plain_dict(*args, **kwargs):
 def _copyreg_reconstructor(cls, base, state):
     """Protocol 0/1 ``copy_reg._reconstructor``: only for stand-ins (never ``base.__new__``)."""
     if not (isinstance(cls, type) and issubclass(cls, Pickled)):
-        raise RestrictedPickleError(f'copyreg._reconstructor({cls!r:.60}) refused')
+        raise RestrictedPickleError(f'copyreg._reconstructor of a {type(cls).__name__} refused')
     obj = cls.__new__(cls)
     if isinstance(state, dict):
         obj._items.update(state)
@@ -310,16 +369,24 @@ def _copyreg_reconstructor(cls, base, state):
     return obj
 
 
-_SAFE_BUILTINS = {'set', 'frozenset', 'slice', 'complex', 'object', 'list', 'dict', 'tuple', 'int', 'float',
-                  'str', 'bool'}
-_BUILTIN_WRAPPERS = {'bytes': _bytes, 'bytearray': _bytearray}
+_SAFE_BUILTINS = {'slice', 'complex', 'object', 'list', 'tuple', 'int', 'float', 'bool'}
+_BUILTIN_WRAPPERS = {'bytes': _bytes, 'bytearray': _bytearray, 'set': _set, 'frozenset': _frozenset,
+                     'dict': _dict, 'str': _str}
 
 
-def _numpy_scalar_type(name: str) -> Optional[type]:
+def _numpy_scalar_type(name: str) -> Optional[Callable]:
+    """``numpy.float64(x)`` ... for one scalar argument (a list would become an array: numpy pickles
+    its scalars through ``multiarray.scalar``, the type names appear in hand-written pickles only)."""
     t = getattr(np, name, None)
-    if isinstance(t, type) and issubclass(t, (np.bool_, np.number)):  # numeric only (no void/object)
-        return t
-    return None
+    if not (isinstance(t, type) and issubclass(t, (np.bool_, np.number))):  # numeric only (no void/object)
+        return None
+
+    def make(*args):
+        if len(args) > 1 or (args and type(args[0]) not in _ATOMIC):
+            raise RestrictedPickleError(f'numpy.{name} of a {type(args[0]).__name__ if args else "?"} refused')
+        return t(*args)
+
+    return make
 
 
 class RestrictedUnpickler(pickle._Unpickler):  # noqa: SLF001 - the Python one, to restrict BUILD
@@ -340,7 +407,37 @@ class RestrictedUnpickler(pickle._Unpickler):  # noqa: SLF001 - the Python one, 
             raise RestrictedPickleError(f'setting the state of a {type(inst).__name__} refused')
         inst.__setstate__(state)
 
+    def load_setitem(self):
+        value = self.stack.pop()
+        key = _check_key(self.stack.pop())
+        self.stack[-1][key] = value
+
+    def load_setitems(self):
+        items = self.pop_mark()
+        target = self.stack[-1]
+        for i in range(0, len(items), 2):
+            target[_check_key(items[i])] = items[i + 1]
+
+    def load_dict(self):
+        items = self.pop_mark()
+        self.append({_check_key(items[i]): items[i + 1] for i in range(0, len(items), 2)})
+
+    def load_additems(self):
+        items = self.pop_mark()
+        target = self.stack[-1]
+        if not isinstance(target, set):
+            raise RestrictedPickleError(f'adding set items to a {type(target).__name__} refused')
+        target.update(_check_key(k) for k in items)
+
+    def load_frozenset(self):
+        self.append(frozenset(_check_key(k) for k in self.pop_mark()))
+
     dispatch[pickle.BUILD[0]] = load_build
+    dispatch[pickle.SETITEM[0]] = load_setitem
+    dispatch[pickle.SETITEMS[0]] = load_setitems
+    dispatch[pickle.DICT[0]] = load_dict
+    dispatch[pickle.ADDITEMS[0]] = load_additems
+    dispatch[pickle.FROZENSET[0]] = load_frozenset
 
     def find_class(self, module: str, name: str):
         root = module.split('.')[0]
@@ -397,67 +494,118 @@ def restricted_loads(data: bytes, encoding: str = 'latin1') -> Any:
     Raises:
         RestrictedPickleError: for what is refused; any other exception for a corrupt pickle.
     """
-    return RestrictedUnpickler(_ExactReader(data), encoding=encoding).load()
+    obj = RestrictedUnpickler(_ExactReader(data), encoding=encoding).load()
+    check_graph(obj)
+    return obj
+
+
+def _children(obj: Any) -> list:
+    if isinstance(obj, _ArrayBuilder):
+        obj = obj.array
+    if isinstance(obj, np.ndarray):
+        return list(obj.ravel()) if obj.dtype == object else []
+    if isinstance(obj, dict):
+        return list(obj.keys()) + list(obj.values())
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return list(obj)
+    if isinstance(obj, Pickled):
+        return list(obj._args) + list(obj._state.values()) + list(obj.__dict__.get('_items', {}).values())
+    return []
+
+
+def check_graph(obj: Any, max_nodes: int = MAX_NODES, max_depth: int = MAX_DEPTH) -> int:
+    """Refuse an unpickled object whose nesting is deeper than ``max_depth`` or which, written out as a
+    tree, has more than ``max_nodes`` nodes: shared sub-lists make a few hundred bytes stand for 2**40
+    nodes, and anything that walks them (conversion, ``np.asarray``, a repr) would never finish.
+    Linear in the number of distinct objects. Returns the tree size."""
+    sizes: Dict[int, int] = {}
+    on_path = set()
+
+    def size(o: Any, depth: int) -> int:
+        key = id(o)
+        if key in sizes:
+            return sizes[key]
+        kids = _children(o)
+        if not kids:
+            return 1
+        if depth > max_depth:
+            raise RestrictedPickleError(f'nesting deeper than {max_depth} levels')
+        if key in on_path:  # a cycle (an object array holding itself): as deep as it gets
+            raise RestrictedPickleError('a self-referencing structure')
+        on_path.add(key)
+        total = 1
+        for k in kids:
+            total += size(k, depth + 1)
+            if total > max_nodes:
+                raise RestrictedPickleError(f'more than {max_nodes} nested values (shared sub-structures '
+                                            'expand beyond what a data file holds)')
+        on_path.discard(key)
+        sizes[key] = total
+        return total
+
+    return size(obj, 0)
 
 
 # --------------------------------------------------------------------------------------------------
 # Turning the result into plain values
 # --------------------------------------------------------------------------------------------------
-def to_plain(obj: Any, convert: Optional[Callable[[Pickled], Any]] = None, _depth: int = 0) -> Any:
+def to_plain(obj: Any, convert: Optional[Callable[[Pickled], Any]] = None,
+             memo: Optional[Dict[int, Any]] = None, _depth: int = 0) -> Any:
     """Replace array builders by their arrays, recursively (object arrays element-wise, containers
     keep their structure); stand-ins are passed to ``convert`` (default: kept as they are).
+
+    ``memo`` ({id: result}) converts an object the file shares between several places once (shared
+    operands would otherwise be converted once per path: exponential); pass the same dict to every
+    call made for one file.
 
     Raises:
         RestrictedPickleError: an array whose state never arrived, or nesting deeper than 200 levels.
     """
     if _depth > 200:
         raise RestrictedPickleError('nesting deeper than 200 levels')
+    if memo is None:
+        memo = {}
+    key = id(obj)
+    if key in memo:
+        return memo[key][1]
     d = _depth + 1
+    out = obj
     if isinstance(obj, _ArrayBuilder):
         if obj.array is None:
             raise RestrictedPickleError('an ndarray without its data')
-        obj = obj.array
-    if isinstance(obj, _DtypeBuilder):
+        out = to_plain(obj.array, convert, memo, d)
+    elif isinstance(obj, _DtypeBuilder):
         if obj.dtype is None:
             raise RestrictedPickleError('a dtype without its type')
-        return obj.dtype
-    if isinstance(obj, Pickled):
-        return convert(obj) if convert is not None else obj
-    if isinstance(obj, np.ndarray) and obj.dtype == object:
+        out = obj.dtype
+    elif isinstance(obj, Pickled):
+        out = convert(obj) if convert is not None else obj
+    elif isinstance(obj, np.ndarray) and obj.dtype == object:
         flat = np.empty(obj.size, dtype=object)
         for i, v in enumerate(obj.ravel()):
-            flat[i] = to_plain(v, convert, d)
-        return flat.reshape(obj.shape)
-    if isinstance(obj, dict):
-        return {k: to_plain(v, convert, d) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(to_plain(v, convert, d) for v in obj)
-    return obj
-
-
-def refused_classes(obj: Any, _depth: int = 0) -> list:
-    """Names of the classes of the :class:`UnknownObject` stand-ins inside ``obj`` (what a plain
-    unpickle would have called)."""
-    if _depth > 200:
-        return []
-    out = []
-    if isinstance(obj, _ArrayBuilder):
-        obj = obj.array
-    if isinstance(obj, UnknownObject):
-        out.append(obj._qualname)
-    if isinstance(obj, Pickled):
-        vals = list(obj._args) + list(obj._state.values()) + list(obj.__dict__.get('_items', {}).values())
-    elif isinstance(obj, np.ndarray) and obj.dtype == object:
-        vals = list(obj.ravel())
+            flat[i] = to_plain(v, convert, memo, d)
+        out = flat.reshape(obj.shape)
     elif isinstance(obj, dict):
-        vals = list(obj.values())
+        out = {k: to_plain(v, convert, memo, d) for k, v in obj.items()}
     elif isinstance(obj, (list, tuple)):
-        vals = list(obj)
-    else:
-        vals = []
-    for v in vals:
-        out.extend(refused_classes(v, _depth + 1))
-    return sorted(set(out))
+        out = type(obj)(to_plain(v, convert, memo, d) for v in obj)
+    memo[key] = (obj, out)  # the source is kept alive so that its id is not reused meanwhile
+    return out
+
+
+def refused_classes(obj: Any) -> list:
+    """Names of the classes of the :class:`UnknownObject` stand-ins inside ``obj`` (what a plain
+    unpickle would have called); each distinct object is visited once."""
+    seen, out, todo = set(), set(), [obj]
+    while todo:
+        o = todo.pop()
+        if id(o) in seen:
+            continue
+        seen.add(id(o))
+        if isinstance(o, UnknownObject):
+            out.add(o._qualname)
+        todo.extend(_children(o))
+    return sorted(out)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -487,6 +635,8 @@ def validated_sparse(fmt: str, shape: Any, data: Any, indices: Any = None, indpt
     shape = _shape_of(shape, f'{fmt} matrix')
     if len(shape) != 2:
         raise RestrictedPickleError(f'a sparse matrix needs a 2-D shape, got {shape}')
+    if max(shape) > MAX_SPARSE_DIM:  # its index pointers alone would take max(shape) * 8 bytes
+        raise RestrictedPickleError(f'a sparse matrix of shape {shape} (sides up to {MAX_SPARSE_DIM})')
     data = np.asarray(data)
     if data.ndim != 1 or data.dtype.kind not in 'biuf':
         raise RestrictedPickleError(f'sparse data must be a 1-D numeric array, got {data.shape} {data.dtype}')
@@ -514,10 +664,21 @@ def validated_sparse(fmt: str, shape: Any, data: Any, indices: Any = None, indpt
     return sp.csr_matrix((data, (row, col)), shape=shape)
 
 
+def sparse_to_dense(m, max_elements: int = MAX_DENSE_ELEMENTS) -> np.ndarray:
+    """``m.toarray()`` when the dense array has at most ``max_elements`` elements."""
+    n = int(m.shape[0]) * int(m.shape[1])
+    if n > max_elements:
+        raise RestrictedPickleError(f'a sparse matrix of shape {tuple(m.shape)} is too large to densify '
+                                    f'({n} > {max_elements} elements)')
+    return m.toarray()
+
+
 def sparse_from_state(obj: SparseMatrix):
     """The ``scipy.sparse.csr_matrix`` a pickled scipy csr / csc / coo matrix (any scipy module path,
     old and new) describes, validated by :func:`validated_sparse`."""
     st = to_plain(obj._state)
+    if not isinstance(st, dict):
+        raise RestrictedPickleError(f'{obj._qualname} with a {type(st).__name__} state')
     name = obj._qualname.rsplit('.', 1)[-1]
     fmt = name.split('_')[0]
     shape = st.get('_shape', st.get('shape'))
@@ -549,10 +710,15 @@ def _read_npy(f) -> Tuple[Tuple[int, ...], bool, np.dtype]:
     return np.lib.format._read_array_header(f, version)  # noqa: SLF001  (3, 0): no public reader
 
 
-def load_npz_restricted(path: str, keys: Optional[Tuple[str, ...]] = None) -> Dict[str, Any]:
+def load_npz_restricted(path: str, keys: Optional[Tuple[str, ...]] = None,
+                        max_member_bytes: Optional[int] = None) -> Dict[str, Any]:
     """Read the members of an ``.npz`` (all, or ``keys``): plain arrays with ``allow_pickle=False``,
     object arrays through :class:`RestrictedUnpickler` (``encoding='latin1'``, as numpy's
     ``np.load(encoding='latin1')``).
+
+    Args:
+        max_member_bytes: refuse a pickled member that decompresses to more than this (a deflated
+            member can grow ~1000x).
 
     Returns:
         {name: array}; object arrays' elements are unpickled but not converted (stand-ins stay, see
@@ -571,7 +737,11 @@ def load_npz_restricted(path: str, keys: Optional[Tuple[str, ...]] = None) -> Di
             with zf.open(names[key]) as f:
                 shape, fortran, dtype = _read_npy(f)
                 if dtype.hasobject:
-                    arr = to_plain(restricted_loads(f.read()))
+                    data = f.read() if max_member_bytes is None else f.read(max_member_bytes + 1)
+                    if max_member_bytes is not None and len(data) > max_member_bytes:
+                        raise RestrictedPickleError(f'{key!r}: a pickled member of more than '
+                                                    f'{max_member_bytes} bytes')
+                    arr = to_plain(restricted_loads(data))
                     if not isinstance(arr, np.ndarray):
                         raise RestrictedPickleError(f'{key!r} holds a pickled {type(arr).__name__}, '
                                                     'not an array')

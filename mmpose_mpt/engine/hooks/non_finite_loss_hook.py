@@ -1,6 +1,6 @@
 """Stop training at the first non-finite loss, naming the iteration and every sample of the batch."""
+import cmath
 import json
-import math
 import os
 import os.path as osp
 from typing import Any, Dict, List, Optional
@@ -21,10 +21,10 @@ def _non_finite_fields(fields: Dict[str, Any]) -> List[str]:
         if isinstance(v, torch.Tensor):
             if v.is_floating_point() and not bool(torch.isfinite(v).all()):
                 bad.append(k)
-        elif isinstance(v, np.ndarray) and v.dtype.kind in 'fc':
+        elif isinstance(v, (np.ndarray, np.generic)) and np.asarray(v).dtype.kind in 'fc':
             if not np.isfinite(v).all():
                 bad.append(k)
-        elif isinstance(v, float) and not math.isfinite(v):
+        elif isinstance(v, (float, complex)) and not cmath.isfinite(v):
             bad.append(k)
     return bad
 
@@ -87,9 +87,10 @@ class NonFiniteLossHook(Hook):
             return
         bad = []
         for name, value in outputs.items():
-            v = value.item() if isinstance(value, torch.Tensor) and value.numel() == 1 else value
-            if isinstance(v, float) and not math.isfinite(v):
-                bad.append(f'{name}={v}')
+            if _non_finite_fields({name: value}):
+                v = value.item() if isinstance(value, torch.Tensor) and value.numel() == 1 else value
+                bad.append(f'{name}={v}' if not isinstance(v, (torch.Tensor, np.ndarray)) else
+                           f'{name} (non-finite elements)')
         if not bad:
             return
         it = runner.iter + 1

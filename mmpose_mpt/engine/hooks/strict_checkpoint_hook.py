@@ -32,7 +32,7 @@ from mmpose.registry import HOOKS
 from ...utils.cli import MPTUserError
 
 PartialSpec = Union[bool, str, Sequence[str], None]
-DEFAULT_REVISE_KEYS = ((r'^module\.', ''), )  # mmengine's default for load_checkpoint
+DEFAULT_REVISE_KEYS = ((r'^module.', ''), )  # exactly mmengine's Runner.load_checkpoint default
 
 
 class CheckpointError(MPTUserError, RuntimeError):
@@ -100,22 +100,36 @@ def _patterns(partial: PartialSpec) -> Optional[List[str]]:
         return ['*']
     if isinstance(partial, str):
         return [partial]
-    return [str(p) for p in partial]
+    if isinstance(partial, (list, tuple)) and all(isinstance(p, str) for p in partial):
+        return list(partial)
+    raise CheckpointError(f'load_partial must be False, True or a list of key patterns (e.g. '
+                          f"['backbone.*']), got {partial!r}")
+
+
+def _describe(v: object) -> str:
+    if not isinstance(v, torch.Tensor):
+        return f'a {type(v).__name__}, not a tensor'
+    if v.is_meta:
+        return f'meta tensor {tuple(v.shape)} (no data)'
+    return str(tuple(v.shape)) + (' complex' if v.is_complex() else '')
 
 
 def compare_state_dict(model_state: Mapping[str, torch.Tensor], ckpt_state: Mapping[str, object]
-                       ) -> Tuple[List[str], List[str], List[Tuple[str, tuple, tuple]]]:
+                       ) -> Tuple[List[str], List[str], List[Tuple[str, str, str]]]:
     """(missing: model keys absent from the checkpoint, unexpected: checkpoint keys the model lacks,
-    mismatched: (key, checkpoint shape, model shape) of tensors present in both with other shapes)."""
+    mismatched: (key, checkpoint value, model value) of entries in both that cannot be loaded as they
+    are: another shape, not a tensor, a meta tensor without data, complex for real or real for
+    complex)."""
     missing = [k for k in model_state if k not in ckpt_state]
     unexpected = [k for k in ckpt_state if k not in model_state]
     mismatched = []
     for k, v in ckpt_state.items():
         if k in model_state:
-            cs = tuple(v.shape) if hasattr(v, 'shape') else None
-            ms = tuple(model_state[k].shape)
-            if cs != ms:
-                mismatched.append((k, cs, ms))
+            m = model_state[k]
+            ok = (isinstance(v, torch.Tensor) and not v.is_meta and tuple(v.shape) == tuple(m.shape)
+                  and v.is_complex() == m.is_complex())
+            if not ok:
+                mismatched.append((k, _describe(v), _describe(m)))
     return missing, unexpected, mismatched
 
 
@@ -160,29 +174,33 @@ class StrictCheckpointHook(Hook):
               logger=None) -> None:
         """Raise :class:`CheckpointMismatchError`, or (partial) drop what does not fit from
         ``checkpoint`` in place and log every key that is not loaded."""
+        pats = _patterns(partial)  # a bad load_partial is an error even when the checkpoint fits
         if not isinstance(checkpoint, Mapping):
             raise CheckpointError(f'{filename}: not a checkpoint (a {type(checkpoint).__name__})')
         raw = checkpoint['state_dict'] if 'state_dict' in checkpoint else checkpoint
         if not isinstance(raw, Mapping):
             raise CheckpointError(f'{filename}: its state_dict is a {type(raw).__name__}, not a dict')
-        names = _revise([k for k in raw if isinstance(k, str)], self.revise_keys)
+        bad = [k for k in raw if not isinstance(k, str)]
+        if bad:
+            raise CheckpointError(f'{filename}: its state_dict has {len(bad)} key(s) that are not strings '
+                                  f'(e.g. a {type(bad[0]).__name__})')
+        names = _revise(list(raw), self.revise_keys)
         ckpt_state = OrderedDict((names[k], raw[k]) for k in names)
         model_state = model.state_dict()
         missing, unexpected, mismatched = compare_state_dict(model_state, ckpt_state)
         if not (missing or unexpected or mismatched):
             return
-        pats = _patterns(partial)
         allowed = (lambda k: any(fnmatch.fnmatchcase(k, p) for p in pats)) if pats else (lambda k: False)
         refused = ([k for k in missing if not allowed(k)], [k for k in unexpected if not allowed(k)],
                    [m for m in mismatched if not allowed(m[0])])
         loaded = len(model_state) - len(missing) - len(mismatched)
         counts = (f'{len(missing)} of the model\'s {len(model_state)} tensors missing from it, '
-                  f'{len(unexpected)} unexpected, {len(mismatched)} with another shape')
+                  f'{len(unexpected)} unexpected, {len(mismatched)} with another shape or type')
         if any(refused) or loaded <= 0:
             m, u, s = refused if any(refused) else (missing, unexpected, mismatched)
             parts = ([f'missing e.g. {_examples(m)}'] if m else []) + \
                 ([f'unexpected e.g. {_examples(u)}'] if u else []) + \
-                ([f'shape e.g. {s[0][0]} {s[0][1]} vs model {s[0][2]}'] if s else [])
+                ([f'not loadable e.g. {s[0][0]}: {s[0][1]} vs model {s[0][2]}'] if s else [])
             hint = ('nothing of it fits the model' if loaded <= 0 and pats else
                     'to load the part that fits on purpose, set load_partial=True or a list of key '
                     'patterns (e.g. load_partial=[\'backbone.*\']) in the config'
@@ -198,7 +216,7 @@ class StrictCheckpointHook(Hook):
         lines = [f'partial load of {filename} (load_partial={partial!r}): {loaded} of '
                  f'{len(model_state)} model tensors loaded; {counts}. Not loaded:']
         lines += [f'  missing (kept as initialised): {k}' for k in missing]
-        lines += [f'  shape {cs} in the checkpoint vs {ms} in the model (kept as initialised): {k}'
+        lines += [f'  {cs} in the checkpoint vs {ms} in the model (kept as initialised): {k}'
                   for k, cs, ms in mismatched]
         lines += [f'  unexpected (ignored): {k}' for k in unexpected]
         if logger is not None:
