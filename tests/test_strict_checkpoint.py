@@ -187,3 +187,16 @@ def test_what_mmengine_would_not_load_is_not_passed():
     for partial in (1, 0, 2.5, [1]):
         with pytest.raises(CheckpointError, match='load_partial must be'):
             hook.check(Net(), {'state_dict': sd}, 'x.pth', partial)
+
+
+@pytest.mark.slow
+def test_fine_tuning_load_from_a_wrong_checkpoint_stops(toy_checkpoints, tmp_path):
+    """load_from= for fine-tuning used to start from scratch with one warning."""
+    d, opts = toy_checkpoints
+    cmd = [sys.executable, osp.join(REPO, 'tools', 'train.py'), CONFIG, '--work-dir', str(tmp_path / 'ft'),
+           '--cfg-options', *cfg_options_args(dict(opts, load_from=str(d / 'wrong.pth')))]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert 'Traceback' not in proc.stderr
+    assert f'{d / "wrong.pth"}: the checkpoint does not fit' in proc.stderr.strip().splitlines()[-1]
+    assert 'Epoch(train)' not in proc.stdout + proc.stderr     # not one step was trained
