@@ -48,6 +48,7 @@ from torch.utils import flop_counter  # noqa: E402
 from mmpose_mpt.models.heads import MPTHead  # noqa: E402
 from mmpose_mpt.models.heads.mpt_head import vertex_level_names  # noqa: E402
 from mmpose_mpt.models.losses import MPTLoss  # noqa: E402
+from mmpose_mpt.utils.cli import MPTUserError, check_device  # noqa: E402
 
 # MeshGraphormer's transformer (hidden 1024/256/64, MLP 2x hidden), METRO's dropout 0.1 and MVM 0.3
 PAPER_CFG = dict(in_channels=17, input_size=(224, 224), patch_size=8, num_joints=14,
@@ -345,9 +346,11 @@ def _fmt(v: Optional[float], scale: float = 1.0, spec: str = '.2f', unit: str = 
 
 def main(argv: Optional[List[str]] = None) -> Dict[str, object]:
     args = parse_args(argv)
+    try:
+        check_device(args.device)
+    except MPTUserError as e:
+        raise SystemExit(f'benchmark_model: error: {e}') from None
     device = torch.device(args.device)
-    if device.type == 'cuda' and not torch.cuda.is_available():
-        raise SystemExit(f'--device {args.device}: CUDA is not available in this torch build / machine')
     if device.type not in ('cpu', 'cuda'):
         raise SystemExit(f'--device must be cpu or cuda, got {args.device!r}')
     batch = args.batch_size or (32 if device.type == 'cuda' else 2)

@@ -108,12 +108,10 @@ def main() -> None:
     from mmpose_mpt.utils import adapt_cfg_to_device, init_distributed_without_cuda
 
     from mmpose_mpt.engine.hooks import check_checkpoint_file
-    if args.resume not in (None, 'auto'):
-        check_checkpoint_file(args.resume)
     cfg = Config.fromfile(args.config)
     cfg = adapt_cfg_to_device(merge_args(cfg, args))
     check_output_dir(cfg.work_dir, 'work directory')
-    if cfg.get('load_from'):  # fine-tuning from a checkpoint (or the --resume file)
+    if cfg.get('load_from'):  # fine-tuning from a checkpoint, or the --resume CKPT (merge_args sets it)
         check_checkpoint_file(cfg.load_from)
     check_strategy_available(cfg)
     init_distributed_without_cuda(cfg)

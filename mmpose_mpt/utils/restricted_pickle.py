@@ -229,10 +229,7 @@ def _from_bytes(raw: Any, dtype: np.dtype, shape: Tuple[int, ...], fortran: bool
 class _ArrayBuilder:
     """What ``_reconstruct(ndarray, shape, dtype)`` returns; ``__setstate__`` builds the array."""
 
-    array: Optional[np.ndarray] = None
-
-    def __init__(self) -> None:
-        self.array: Optional[np.ndarray] = None
+    array: Optional[np.ndarray] = None  # until __setstate__ (also when made by NEWOBJ)
 
     def __setstate__(self, state: Any) -> None:
         if not isinstance(state, tuple) or len(state) not in (4, 5):

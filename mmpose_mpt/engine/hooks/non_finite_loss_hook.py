@@ -58,9 +58,12 @@ def _line(s: dict) -> str:
             + (f" (non-finite: {', '.join(s['non_finite'])})" if s['non_finite'] else ''))
 
 
-def describe_batch_sources(data_batch: Optional[dict], max_items: int = MAX_LINES) -> str:
-    """One line per sample (at most ``max_items``, non-finite ones first, marked ``*``)."""
-    sources = batch_sources(data_batch)
+def describe_batch_sources(data_batch: Optional[dict], max_items: int = MAX_LINES,
+                           sources: Optional[List[dict]] = None) -> str:
+    """One line per sample (at most ``max_items``, non-finite ones first, marked ``*``);
+    ``sources``: :func:`batch_sources` of the batch when the caller has it already."""
+    if sources is None:
+        sources = batch_sources(data_batch)
     if not sources:
         return '<unknown batch>'
     lines = [_line(s) for s in sources[:max_items]]
@@ -101,7 +104,7 @@ class NonFiniteLossHook(Hook):
             f'non-finite loss at iteration {it} (epoch {runner.epoch + 1}): {", ".join(bad)}. '
             f'Batch of {len(sources)} samples, {n_bad} with non-finite inputs or ground truth (listed '
             f'first, marked *){"; every sample in " + listing if listing else ""}:\n  '
-            f'{describe_batch_sources(data_batch)}')
+            f'{describe_batch_sources(data_batch, sources=sources)}')
 
     @staticmethod
     def _write(runner, it: int, bad: List[str], sources: List[dict]) -> Optional[str]:

@@ -11,6 +11,7 @@ Two gaps of mmengine 0.10 with torch >= 2.6 are closed here:
   would draw different virtual views, joint masks, heatmap noise and MVM masks than the uninterrupted
   run from that point on. The generators' states are saved and restored.
 """
+import pickle
 import random
 from typing import Any
 
@@ -102,21 +103,7 @@ class ResumableCheckpointHook(Hook):
             current = runner.train_dataloader.dataset.metainfo
         except Exception:  # noqa: BLE001 - no train dataloader: mmengine's check has nothing to compare
             return
-        if _plain_equal(to_weights_only(current), meta['dataset_meta']):
+        # mmengine's own measure, on the current metainfo converted as the saved one was
+        if pickle.dumps(to_weights_only(current)) == pickle.dumps(meta['dataset_meta']):
             meta['dataset_meta'] = current
-
-
-def _plain_equal(a: Any, b: Any) -> bool:
-    """Equality of plain containers (tuples and lists alike, as a weights-only round trip keeps them)."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_plain_equal(a[k], b[k]) for k in a)
-    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all(_plain_equal(x, y) for x, y in zip(a, b))
-    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
-        return isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.shape == b.shape \
-            and bool((a == b).all())
-    try:
-        return bool(a == b)
-    except Exception:  # noqa: BLE001
-        return False
 
