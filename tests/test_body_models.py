@@ -191,6 +191,16 @@ def test_regressors(toy, smpl, tmp_path):
         SMPL(str(d), h36m_regressor=str(d / 'rows.npy'))
     with pytest.raises(BodyModelFileNotFoundError, match='nothere'):
         SMPL(str(d), h36m_regressor=str(d / 'nothere.npy'))
+    # SPIN's J_regressor_h36m.npy order (left leg first) read with METRO's indices would swap the
+    # legs of every LSP-14 joint: refused, also when found automatically next to the model
+    spin_order = [0, 4, 5, 6, 1, 2, 3] + list(range(7, 17))
+    np.save(d / 'J_regressor_h36m.npy', h36m[spin_order])
+    with pytest.raises(BodyModelFileError, match=r'J_regressor_h36m\.npy.*left leg.*SPIN'):
+        SMPL(str(d))
+    mirrored = [0, 4, 5, 6, 1, 2, 3, 7, 8, 9, 10, 14, 15, 16, 11, 12, 13]
+    with pytest.raises(BodyModelFileError, match='legs and arms'):
+        SMPL(str(d), h36m_regressor=h36m[mirrored])
+    os.remove(d / 'J_regressor_h36m.npy')
 
 
 def test_genders_and_formats(toy, tmp_path):

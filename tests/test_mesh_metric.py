@@ -373,3 +373,38 @@ def test_mesh_metric_empty_and_bad_config():
     with pytest.raises(ValueError, match='needs 17 Human3.6M or 14 LSP'):
         MeshMetric(use_vertices=False).process(
             {}, [make_sample(np.zeros((24, 3)), np.zeros((24, 3)))])
+
+
+def test_mesh_metric_explicit_vertex_roots_metro_mpve(body, rng):
+    """Pred carries 17 joints + its mesh pelvis, gt 14 LSP joints + vertices already centred on their
+    own pelvis (vertex_root 0), the image-path layout: MPVE subtracts exactly those roots (METRO's
+    run_validate), not the LSP mid-hip; a sample without roots falls back to the mid-hip."""
+    gt_j, gt_v = body
+    n = len(gt_j)
+    lsp = list(H36M_J17_TO_J14)
+    pred_j = gt_j + rng.normal(scale=0.03, size=gt_j.shape)
+    pred_v = gt_v + rng.normal(scale=0.03, size=gt_v.shape) + 0.4
+    g_root = gt_j[:, 0]
+    samples = []
+    for i in range(n):
+        ds = make_sample(pred_j[i], gt_j[i, lsp], pred_v[i], gt_v[i] - g_root[i])
+        if i < n - 1:
+            ds.pred_instances.vertex_root = pred_j[i:i + 1, 0]
+            ds.gt_instances.vertex_root = np.zeros((1, 3))
+        samples.append(ds)
+    metric = MeshMetric()
+    metric.process({}, samples)
+    res = metric.evaluate(n)
+    ref = [loop_mean_error((pred_v[i] - pred_j[i, 0])[None], (gt_v[i] - g_root[i])[None])[0]
+           for i in range(n - 1)]
+    # the last sample: both sides' LSP mid-hip
+    p_mid = pred_j[n - 1, lsp][2:4].mean(0)
+    g_mid = gt_j[n - 1, lsp][2:4].mean(0)
+    ref.append(loop_mean_error((pred_v[n - 1] - p_mid)[None],
+                               (gt_v[n - 1] - g_root[n - 1] - g_mid)[None])[0])
+    assert res['mpve'] == pytest.approx(1000 * np.mean(ref), rel=1e-6)
+    bad = make_sample(pred_j[0], gt_j[0, lsp], pred_v[0], gt_v[0])
+    bad.pred_instances.vertex_root = np.zeros((1, 4))
+    bad.gt_instances.vertex_root = np.zeros((1, 3))
+    with pytest.raises(MeshMetricError, match='vertex_root'):
+        MeshMetric().process({}, [bad])

@@ -146,6 +146,38 @@ def load_joint_regressor(path: str, num_vertices: Optional[int] = None,
     return arr.astype(np.float64)
 
 
+def check_h36m_regressor_order(regressor: np.ndarray, v_template: np.ndarray, where: str) -> None:
+    """Refuse a Human3.6M-17 regressor whose rows are not in METRO's order (right leg first).
+
+    METRO's ``H36M_J17_TO_J14`` (and so every LSP-14 number of this project) assumes the row order of
+    ``J_regressor_h36m_correct.npy``: rows 1-3 the right leg, 4-6 the left leg, 11-13 the left arm,
+    14-16 the right arm. SPIN's ``J_regressor_h36m.npy`` lists the left leg first (its own
+    ``H36M_TO_J14`` compensates); read through METRO's indices it swaps the legs, so the
+    evaluation joints would be wrong while every number still looks plausible. The check regresses
+    the rest mesh, where the body's right side is at -x (SMPL's template), and compares sides.
+
+    Args:
+        regressor: (17, V); v_template: (V, 3) rest vertices; where: file named in the error.
+
+    Raises:
+        BodyModelFileError: the legs or the arms are on the wrong side.
+    """
+    x = (np.asarray(regressor, np.float64) @ np.asarray(v_template, np.float64))[:, 0]
+    legs_ok = x[[1, 2, 3]].mean() < x[[4, 5, 6]].mean()
+    arms_ok = x[[14, 15, 16]].mean() < x[[11, 12, 13]].mean()
+    if legs_ok and arms_ok:
+        return
+    if not legs_ok and arms_ok:
+        raise BodyModelFileError(
+            f'{where}: Human3.6M regressor rows 1-3 are the left leg (SPIN\'s J_regressor_h36m.npy '
+            'order), but this project uses METRO\'s order and H36M_J17_TO_J14 (rows 1-3 = right '
+            'leg): use J_regressor_h36m_correct.npy (microsoft/MeshTransformer metro/modeling/data/)')
+    raise BodyModelFileError(
+        f'{where}: Human3.6M regressor has the {"legs and arms" if not legs_ok else "arms"} on the '
+        'wrong side of the body for METRO\'s joint order (rows 1-3 right leg, 4-6 left leg, 11-13 '
+        'left arm, 14-16 right arm); expected J_regressor_h36m_correct.npy')
+
+
 def h36m_to_lsp(h36m_regressor: np.ndarray) -> np.ndarray:
     """LSP-14 rows (14, V) of a Human3.6M-17 regressor (17, V) (works for joints (..., 17, 3) too via
     ``x[..., H36M_J17_TO_J14, :]``)."""

@@ -21,7 +21,8 @@ from torch import Tensor, nn
 
 from .body_model_file import (BodyModelFileError, load_body_model_file, normalize_gender,
                               resolve_model_file, validate_body_model)
-from .joint_regressors import H36M_J17_TO_J14, build_coco_regressor, load_joint_regressor
+from .joint_regressors import (H36M_J17_TO_J14, build_coco_regressor, check_h36m_regressor_order,
+                               load_joint_regressor)
 
 RegressorArg = Union[None, str, os.PathLike, np.ndarray, Tensor]
 
@@ -187,6 +188,11 @@ class SMPL(_LBSBodyModel):
         # Human3.6M-17
         candidates = [osp.join(d, n) for d in (model_dir, osp.dirname(model_dir)) for n in H36M_REGRESSOR_NAMES]
         h36m = self._load_regressor(h36m_regressor, candidates, 'Human3.6M-17')
+        if h36m is not None:
+            where = h36m_regressor if isinstance(h36m_regressor, (str, os.PathLike)) else \
+                next((p for p in candidates if osp.isfile(p)), 'h36m_regressor') \
+                if h36m_regressor is None else 'h36m_regressor array'
+            check_h36m_regressor_order(h36m, arrays['v_template'], os.fspath(where))
         self.register_buffer('h36m_regressor', None if h36m is None else torch.as_tensor(h36m, dtype=dtype))
         self._make_buffers_nonpersistent()
 

@@ -7,8 +7,10 @@ The protocol follows METRO (which MPT uses for Human3.6M / 3DPW):
 * MPJPE: pred and gt each minus its own pelvis, the mid-hip of LSP-14 (mean of right hip 2 and left
   hip 3);
 * PA-MPJPE: Procrustes (scale, rotation, translation) of pred joints onto gt joints;
-* MPVE: vertices each minus its own pelvis (the Human3.6M pelvis, joint 0, when both sides carry
-  the 17 Human3.6M joints, as METRO; otherwise the LSP-14 mid-hip);
+* MPVE: vertices each minus its own pelvis: the ``vertex_root`` both sides carry (METRO: the
+  Human3.6M pelvis regressed from each mesh; :class:`MeshEstimator` and the data preprocessors fill
+  it), else the Human3.6M pelvis (joint 0) when both sides carry the 17 Human3.6M joints, else the
+  LSP-14 mid-hip;
 * PA-MPVPE: Procrustes of pred vertices onto gt vertices (FreiHAND);
 * F@k mm: F-score of the Procrustes-aligned vertex sets (FreiHAND).
 
@@ -68,7 +70,9 @@ class MeshMetric(BaseMetric):
     * optional ``gt_instances.keypoints_3d_visible`` (n, J) (0 = ignore the joint; default all 1);
     * ``gt_instances.vertices`` (n, V, 3) metres and ``gt_instances.has_vertices`` (n,) (default 1
       if vertices are present, else 0). A sample without gt vertices is left out of the vertex
-      metrics.
+      metrics;
+    * optional ``pred_instances.vertex_root`` / ``gt_instances.vertex_root`` (n, 3) metres: the point
+      each side's vertices are centred on for MPVE (used when both sides have it).
 
     Values may be numpy arrays or torch tensors (any device/dtype). ``n`` is the number of instances
     (1 in this project); pred and gt must have the same ``n``.
@@ -199,7 +203,7 @@ class MeshMetric(BaseMetric):
             data_samples: ``PoseDataSample`` objects or their ``to_dict()`` (what mmengine's
                 ``Evaluator`` passes), see the class docstring for the fields.
         """
-        pj, gj, gvis, pv, gv, hasv = [], [], [], [], [], []
+        pj, gj, gvis, pv, gv, hasv, roots = [], [], [], [], [], [], []
         for i, sample in enumerate(data_samples):
             pred, gt = self._instances(sample, i)
             p_joints = self._points(pred, 'keypoints_3d', 'pred_instances', i)
@@ -249,6 +253,7 @@ class MeshMetric(BaseMetric):
                 pv.append(p_verts)
                 gv.append(g_verts)
                 hasv.append(has)
+                roots.append(self._roots(pred, gt, i, n))
         if not pj:
             return
         try:
@@ -261,14 +266,30 @@ class MeshMetric(BaseMetric):
         if self._need_vertices:
             try:
                 verts = tuple(np.concatenate(x) for x in (pv, gv, hasv))
+                # (2, N, 3); NaN rows where a sample has no explicit roots (its fallback root is used)
+                verts += (np.concatenate(roots, axis=1), )
             except ValueError:
                 raise MeshMetricError(
                     'mesh_metric.py: the data samples of one batch have different vertex counts: '
                     f'{sorted({x.shape[1] for x in pv})}') from None
         self.results.extend(self._errors(p_joints, g_joints, vis, verts))
 
+    @staticmethod
+    def _roots(pred: Any, gt: Any, index: int, n: int) -> Optional[np.ndarray]:
+        """(2, n, 3) explicit vertex roots (pred, gt) when both sides carry ``vertex_root``, else NaN."""
+        p, g = _get(pred, 'vertex_root'), _get(gt, 'vertex_root')
+        if p is None or g is None:
+            return np.full((2, n, 3), np.nan)
+        p = to_numpy(p, 'pred_instances.vertex_root')
+        g = to_numpy(g, 'gt_instances.vertex_root')
+        if p.size != 3 * n or g.size != 3 * n:
+            raise MeshMetricError(
+                f'mesh_metric.py: data sample {index}: vertex_root must be (n={n}, 3) on both sides, '
+                f'got pred {p.shape}, gt {g.shape}')
+        return np.stack([p.reshape(n, 3), g.reshape(n, 3)])
+
     def _errors(self, p_joints: np.ndarray, g_joints: np.ndarray, vis: np.ndarray,
-                verts: Optional[Tuple[np.ndarray, np.ndarray, np.ndarray]]) -> List[Dict]:
+                verts: Optional[Tuple[np.ndarray, ...]]) -> List[Dict]:
         """Per-instance errors (metres; NaN = excluded), batched over the instances."""
         n = p_joints.shape[0]
         out: Dict[str, np.ndarray] = {}
@@ -293,7 +314,7 @@ class MeshMetric(BaseMetric):
         if 'pa_mpjpe' in self.metrics:
             out['pa_mpjpe'] = mpjpe(p_joints, g_joints, 'procrustes', mask=vis)
         if verts is not None:
-            p_verts, g_verts, has = verts
+            p_verts, g_verts, has, explicit = verts
             if 'mpve' in self.metrics:
                 if self.vertex_root == 'none':
                     ok = has
@@ -305,6 +326,10 @@ class MeshMetric(BaseMetric):
                         p_root = p_joints[:, root].mean(axis=1)
                         g_root = g_joints[:, root].mean(axis=1)
                         ok = has & root_ok
+                    given = np.isfinite(explicit).all(axis=(0, 2))          # (N,)
+                    p_root = np.where(given[:, None], explicit[0], p_root)
+                    g_root = np.where(given[:, None], explicit[1], g_root)
+                    ok = np.where(given, has, ok)
                     err = mpjpe(p_verts - p_root[:, None], g_verts - g_root[:, None], 'none')
                 out['mpve'] = np.where(ok, err, np.nan)
             aligned = None
