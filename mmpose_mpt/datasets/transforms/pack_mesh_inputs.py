@@ -1,13 +1,15 @@
 """PackMeshInputs: pack a mesh sample into ``inputs`` + an mmpose ``PoseDataSample``."""
 import copy
-from typing import Dict, FrozenSet, List, Sequence
+from typing import Dict, List, Sequence
 
 import numpy as np
 import torch
-from mmengine.structures import BaseDataElement, InstanceData
+from mmengine.structures import InstanceData
 from mmpose.registry import TRANSFORMS
 from mmpose.structures import PoseDataSample
 
+# re-exported: their historical home is this module
+from ...utils.instance_fields import set_instance_fields, set_metainfo_fields  # noqa: F401
 from .batched_transform import BatchedTransform
 
 # results key -> gt_instances field (leading instance dim 1). Optional ones are packed when present,
@@ -20,70 +22,20 @@ INSTANCE_KEYS = {
     'heatmap_noise_std': 'heatmap_noise_std',
     'keypoints_3d': 'keypoints_3d', 'keypoints_3d_visible': 'keypoints_3d_visible',
     'vertices': 'vertices', 'has_vertices': 'has_vertices',
+    # mesh image samples (MeshImageCrop): crop-frame joints, flags, the SPIN/METRO box (scale = side / 200)
+    'joints_2d': 'joints_2d', 'joints_3d': 'joints_3d', 'has_smpl': 'has_smpl',
+    'has_2d_joints': 'has_2d_joints', 'has_3d_joints': 'has_3d_joints',
+    'center': 'bbox_center', 'scale': 'bbox_scale',
 }
 # Per-sample arrays that describe one instance but are stored without the leading dim by transforms.
 UNBATCHED = {'smpl_pose', 'smpl_betas', 'gender', 'cam_R', 'cam_t', 'cam_f', 'cam_c', 'warp_mat',
-             'heatmap_noise_std', 'has_vertices'}
+             'heatmap_noise_std', 'has_vertices', 'has_smpl', 'has_2d_joints', 'has_3d_joints', 'center',
+             'scale'}
 # Per-instance arrays that may come with or without the leading instance dim (e.g. the MoCap dataset's
 # ``keypoints_3d`` is (17, 3)): their ndim without it. Packed as (1, ...) either way, so every
 # ``gt_instances`` field has length 1 (InstanceData takes its length from whichever field comes first).
-INSTANCE_NDIM = {'keypoints_3d': 2, 'keypoints_3d_visible': 1, 'vertices': 2}
-
-
-_CLASS_ATTRS: Dict[type, FrozenSet[str]] = {}
-
-
-def set_instance_fields(instances: InstanceData, fields: Dict[str, np.ndarray]) -> InstanceData:
-    """Set data fields of equal length on an ``InstanceData`` without its per-field length check.
-
-    ``InstanceData.__setattr__`` recomputes ``len(self)`` through ``keys()``, which probes every
-    field of the class: setting F fields costs O(F²) ``getattr`` calls (~60 µs for a packed mesh
-    sample, on every training sample). The check is done once here instead. New names (attributes
-    neither of the class nor of the instance: no field, metainfo or ``_data_fields``) are registered
-    the way mmengine's ``BaseDataElement.set_field`` does it (``_data_fields`` + the instance dict)
-    in one pass; anything else goes through ``BaseDataElement.__setattr__`` and its checks.
-    """
-    n = len(instances) if len(instances._data_fields) else None
-    for name, value in fields.items():
-        if n is None:
-            n = len(value)
-        elif len(value) != n:
-            raise AssertionError(f'InstanceData field {name!r} has length {len(value)}, the others {n}')
-    if not _register_new(instances, instances._data_fields, fields):
-        for name, value in fields.items():
-            BaseDataElement.__setattr__(instances, name, value)
-    return instances
-
-
-def _class_attrs(cls: type) -> FrozenSet[str]:
-    attrs = _CLASS_ATTRS.get(cls)
-    if attrs is None:
-        attrs = _CLASS_ATTRS[cls] = frozenset(dir(cls))
-    return attrs
-
-
-def _register_new(element: BaseDataElement, names: set, values: Dict) -> bool:
-    """Register ``values`` the way ``set_field`` does (their names into ``names``, one ``add`` each
-    so the set, and so the key order, is laid out as mmengine's; the values into the instance
-    dict) when every name is new: neither a class nor an instance attribute. False otherwise."""
-    if not (_class_attrs(type(element)).isdisjoint(values)
-            and element.__dict__.keys().isdisjoint(values)):
-        return False
-    for name in values:
-        names.add(name)
-    element.__dict__.update(values)
-    return True
-
-
-def set_metainfo_fields(element: BaseDataElement, meta: Dict) -> BaseDataElement:
-    """``element.set_field(value, name, field_type='metainfo')`` for each item, without a deep copy
-    (pass copies of mutable values). New names (attributes neither of the class nor of the instance)
-    are registered as ``set_field`` does (``_metainfo_fields`` + the instance dict) in one pass;
-    anything else goes through ``set_field`` and its checks."""
-    if not _register_new(element, element._metainfo_fields, meta):
-        for name, value in meta.items():
-            element.set_field(value, name, field_type='metainfo')
-    return element
+INSTANCE_NDIM = {'keypoints_3d': 2, 'keypoints_3d_visible': 1, 'vertices': 2, 'joints_2d': 2,
+                 'joints_3d': 2}
 
 
 @TRANSFORMS.register_module()
@@ -100,7 +52,7 @@ class PackMeshInputs(BatchedTransform):
 
     def __init__(self, meta_keys: Sequence[str] = ('input_size', 'view_index', 'sample_idx', 'seq_name',
                                                    'frame_index', 'dataset_name', 'img_path', 'id',
-                                                   'flip_indices')):
+                                                   'flip_indices', 'flip', 'ori_shape')):
         self.meta_keys = tuple(meta_keys)
         # (results key, field, always add the instance dim, ndim without it): the per-sample loop
         # runs on every training sample, so the lookups are done once here

@@ -1,4 +1,5 @@
+from .mesh_image_preprocessor import MeshImagePreprocessor
 from .mocap_heatmap_preprocessor import MoCapHeatmapPreprocessor
 from .render_heatmaps import render_heatmaps
 
-__all__ = ['MoCapHeatmapPreprocessor', 'render_heatmaps']
+__all__ = ['MeshImagePreprocessor', 'MoCapHeatmapPreprocessor', 'render_heatmaps']

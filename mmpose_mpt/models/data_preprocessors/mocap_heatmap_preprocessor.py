@@ -19,7 +19,7 @@ from torch import Tensor
 from ...body_models import SMPL, MeshSampler
 from ...body_models.batched_skinning import BatchedSkinning, apply_keeping_float_dtype
 from ...body_models.joint_regressors import H36M_J17_TO_J14
-from ...datasets.transforms.pack_mesh_inputs import set_instance_fields
+from ...utils.instance_fields import set_instance_fields
 from ...utils.parallel_normal import normal_parallel_
 from ...utils.recycled_buffer import RecycledBuffer
 from .render_heatmaps import render_heatmaps
@@ -209,14 +209,18 @@ class MoCapHeatmapPreprocessor(BaseDataPreprocessor):
 
     @staticmethod
     def _attach_ground_truth(samples: List, targets: Dict[str, Tensor]) -> None:
-        """Per-sample ground truth in ``gt_instances`` for the metric (numpy, leading dim 1)."""
+        """Per-sample ground truth in ``gt_instances`` for the metric (numpy, leading dim 1).
+
+        ``vertex_root`` is 0: the vertices are already centred on their own Human3.6M pelvis, the
+        root METRO's MPVE subtracts (the prediction carries its mesh's pelvis the same way)."""
         joints = targets['joints_3d'].cpu().numpy()
         verts = targets['vertices'].cpu().numpy()
         vis = targets['joints_3d_visible'].cpu().numpy()
+        root = np.zeros((1, 3), np.float32)
         for i, ds in enumerate(samples):
             set_instance_fields(ds.gt_instances, dict(
                 keypoints_3d=joints[i:i + 1], keypoints_3d_visible=vis[i:i + 1],
-                vertices=verts[i:i + 1], has_vertices=np.ones(1, np.float32)))
+                vertices=verts[i:i + 1], has_vertices=np.ones(1, np.float32), vertex_root=root))
 
     def extra_repr(self) -> str:
         return (f'heatmap_size={self.heatmap_size}, sigma={self.sigma}, input_mode={self.input_mode}, '
