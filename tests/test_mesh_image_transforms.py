@@ -531,3 +531,34 @@ def test_preprocessor_needs_h36m_regressor(tmp_path, toy_smpl):
         MeshImagePreprocessor(body_model=dict(model_path=str(tmp_path)),
                               mesh_sampler=toy_smpl['paths']['mesh_downsampling'])
     assert osp.isfile(src)
+
+
+@pytest.mark.parametrize('mode', ['missing', 'always', 'never'])
+def test_preprocessor_joints_from_mesh(toy_smpl, mode):
+    """SPIN's / mmhuman3d's 3DPW files carry SMPL but no 3D joints: by default the 3D targets of such
+    samples are the LSP-14 joints regressed from the GT mesh (what SPIN evaluates), labelled joints
+    win where they exist unless 'always'; 'never' leaves them masked."""
+    p = toy_smpl['paths']
+    body = dict(model_path=p['smpl_dir'], h36m_regressor=p['h36m_regressor'])
+    pp = MeshImagePreprocessor(body_model=body, mesh_sampler=p['mesh_downsampling'],
+                               joints_from_mesh=mode)
+    packed = _packed_batch(4)
+    gts = [q['data_samples'].gt_instances for q in packed]
+    gts[1].has_smpl[:] = 1          # SMPL but no 3D joints (has_3d_joints 0)
+    labelled = np.concatenate([g.joints_3d for g in gts])[:, J24_TO_J14]
+    t = pp(pseudo_collate(packed), training=True)['targets']
+    down = load_mesh_sampling(p['mesh_downsampling'])['D']
+    for i in (0, 1):
+        mesh = _expected_mesh(toy_smpl['neutral'], gts[i].smpl_pose[0], gts[i].smpl_betas[0], down)[0]
+        from_mesh = toy_smpl['neutral'].regress(torch.as_tensor(mesh)[None], 'lsp')[0].numpy()
+        use_mesh = mode == 'always' or (mode == 'missing' and i == 1)
+        expected = from_mesh if use_mesh else labelled[i, :, :3]
+        np.testing.assert_allclose(t['joints_3d'][i].numpy(), expected, atol=2e-5)
+        vis = t['joints_3d_visible'][i].numpy()
+        if use_mesh:
+            assert (vis == 1).all()
+        elif i == 1:
+            assert (vis == 0).all()
+    with pytest.raises(ValueError, match='joints_from_mesh'):
+        MeshImagePreprocessor(body_model=body, mesh_sampler=p['mesh_downsampling'],
+                              joints_from_mesh='sometimes')

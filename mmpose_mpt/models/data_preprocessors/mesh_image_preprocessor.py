@@ -22,6 +22,7 @@ from ...utils.instance_fields import set_instance_fields
 GENDERS = ('neutral', 'male', 'female')  # index = the dataset's gender code
 IMAGENET_MEAN = (123.675, 116.28, 103.53)   # RGB, 0-255
 IMAGENET_STD = (58.395, 57.12, 57.375)
+JOINTS_FROM_MESH = ('missing', 'always', 'never')
 GT_FIELDS = ('joints_2d', 'joints_3d', 'smpl_pose', 'smpl_betas', 'smpl_gender', 'has_smpl',
              'has_2d_joints', 'has_3d_joints')
 
@@ -51,6 +52,12 @@ class MeshImagePreprocessor(BaseDataPreprocessor):
         gendered_gt: GT meshes from each sample's gendered SMPL (gender code 1 male, 2 female, 0 the
             neutral model; SPIN / mmhuman3d's 3DPW convention); default False: the neutral model for
             all (METRO, whose protocol MPT follows).
+        joints_from_mesh: where the 3D joint targets come from the ground-truth mesh (its LSP-14
+            joints regressed with the Human3.6M regressor, minus its pelvis: the same joints the
+            model's L_J^reg and METRO's evaluation regress) instead of the label's J24:
+            ``'missing'`` (default) for samples with SMPL but no 3D joints (SPIN's and mmhuman3d's
+            3DPW files carry only SMPL parameters), ``'always'`` for every sample with SMPL (SPIN /
+            mmhuman3d's 3DPW protocol, with ``gendered_gt=True``), ``'never'``.
 
     :meth:`forward` returns ``dict(inputs, data_samples, targets)``: ``inputs`` (B, 3, H, W) float32
     normalised; ``targets`` (float32, on the device, metres): ``joints_3d`` (B, 14, 3) =
@@ -72,8 +79,13 @@ class MeshImagePreprocessor(BaseDataPreprocessor):
                  std: Sequence[float] = IMAGENET_STD,
                  bgr_to_rgb: bool = True,
                  gendered_gt: bool = False,
+                 joints_from_mesh: str = 'missing',
                  non_blocking: bool = False):
         super().__init__(non_blocking=non_blocking)
+        if joints_from_mesh not in JOINTS_FROM_MESH:
+            raise ValueError(f'MeshImagePreprocessor: joints_from_mesh must be one of {JOINTS_FROM_MESH}, '
+                             f'got {joints_from_mesh!r}')
+        self.joints_from_mesh = joints_from_mesh
         mean_t = torch.as_tensor(mean, dtype=torch.float32).reshape(-1)
         std_t = torch.as_tensor(std, dtype=torch.float32).reshape(-1)
         if mean_t.numel() != 3 or std_t.numel() != 3 or not torch.isfinite(mean_t).all() \
@@ -98,6 +110,8 @@ class MeshImagePreprocessor(BaseDataPreprocessor):
         self.register_buffer('pelvis_regressor', smpl.get_regressor('h36m')[:1].float().contiguous(),
                              persistent=False)                                             # (1, V)
         self.register_buffer('j24_to_j14', torch.tensor(J24_TO_J14), persistent=False)
+        self.register_buffer('lsp_regressor', smpl.get_regressor('lsp').float().contiguous(),
+                             persistent=False)                                             # (14, V)
 
     def _apply(self, fn, *args, **kwargs):
         # whole-model casts (DeepSpeed bf16/fp16) must not reach the targets: they are computed in
@@ -171,6 +185,15 @@ class MeshImagePreprocessor(BaseDataPreprocessor):
             verts = self.gt_vertices(pose, betas, gender).float()
             level = verts.view(num_v, 3 * n)
             targets['vertices'][sel] = verts.permute(2, 0, 1)
+            if self.joints_from_mesh != 'never':
+                use = torch.ones_like(sel, dtype=torch.bool) if self.joints_from_mesh == 'always' \
+                    else stacked['has_3d_joints'].reshape(b)[sel] <= 0
+                if bool(use.any()):
+                    # the mesh is centred on its pelvis already: LSP-14 rows give root-relative joints
+                    j = (self.lsp_regressor @ verts.view(num_v, 3 * n)).view(-1, 3, n).permute(2, 0, 1)
+                    rows = sel[use]
+                    targets['joints_3d'][rows] = j[use]
+                    targets['joints_3d_visible'][rows] = 1.0
             for k in range(1, len(levels)):
                 level = self.mesh_sampler.downsample(level, k - 1, k)
                 targets[names[k]][sel] = level.view(-1, 3, n).permute(2, 0, 1)
@@ -193,4 +216,5 @@ class MeshImagePreprocessor(BaseDataPreprocessor):
                 has_vertices=has[i:i + 1], vertex_root=root))
 
     def extra_repr(self) -> str:
-        return f'bgr_to_rgb={self.bgr_to_rgb}, gendered_gt={self.gendered_gt}'
+        return (f'bgr_to_rgb={self.bgr_to_rgb}, gendered_gt={self.gendered_gt}, '
+                f'joints_from_mesh={self.joints_from_mesh!r}')
