@@ -219,8 +219,8 @@ def generate_motion(kind: str, num_frames: int, fps: float,
         d = A * (1 - np.cos(ph)) / 2
         side = rng.uniform(-0.25, 0.25)
         lean[:, 0] = 0.35 * d  # the pelvis tilts forward about the hips ...
-        ang[:, 1, 0] += 0.35 * d  # ... while the legs stay upright (hip extension re. pelvis)
-        ang[:, 2, 0] += 0.35 * d
+        ang[:, 1, 0] -= 0.35 * d  # ... while the legs stay upright (hip flexion a < 0 re. the pelvis)
+        ang[:, 2, 0] -= 0.35 * d
         for j in (3, 6, 9):
             ang[:, j, 0] += 0.2 * d
             ang[:, j, 2] += side * d
