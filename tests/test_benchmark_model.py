@@ -116,3 +116,30 @@ def test_peak_table():
     assert bm.peak_flops(None, 'bf16') is None
     assert bm.matmul_precision(torch.device('cpu'), 'fp32') == 'fp32'
     assert bm.matmul_precision(torch.device('cpu'), 'bf16') == 'bf16'
+
+
+def test_pose_net_option_times_the_image_model(capsys):
+    """--pose-net: pose network + MPT head forward, fp32 and bf16 in one run (tiny: R101 at 64 px)."""
+    from mmengine.analysis import get_model_complexity_info
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)   # small convolutions on a shared CPU: threads only wait for each other
+    try:
+        r = bm.main(['--pose-net', 'r101', '--small', '--image-size', '64', '--iters', '1',
+                     '--warmup', '0', '--device', 'cpu', '--batch-size', '1'])
+        lines = capsys.readouterr().out.strip().splitlines()
+        assert re.fullmatch(r'ratio: \d+\.\d\d', lines[-1]), lines[-1]
+        assert r['ratio'] == pytest.approx(r['bf16']['samples_per_s'] / r['fp32']['samples_per_s'])
+        for dt in ('fp32', 'bf16'):
+            assert r[dt]['samples_per_s'] > 0 and r[dt]['pose_net_step_s'] > 0
+            assert any(line.startswith(dt) for line in lines)
+        assert r['pose_map_shape'] == [17, 16, 16]                    # HeatmapHead: 1/4 resolution
+        assert r['output_shapes']['vertices'] == [1, bm.SMALL_CFG['num_vertices'][-1], 3]
+        assert r['pose_net_params'] == 42_500_160 + 10_491_665         # ResNet-101 + HeatmapHead
+        # the pose network's FLOPs against an independent counter (mmengine counts multiply-adds)
+        model = bm.build_image_model('r101', dict(bm.SMALL_CFG, in_channels=17)).eval()
+        macs = get_model_complexity_info(bm._PoseNetOnly(model), inputs=(torch.rand(1, 3, 64, 64), ),
+                                         show_table=False, show_arch=False)['flops']
+        assert r['pose_net_flops_per_sample'] == pytest.approx(2 * macs, rel=0.02)
+        assert r['head_flops_per_sample'] == pytest.approx(r['head_analytic_flops_per_sample'], rel=0.15)
+    finally:
+        torch.set_num_threads(before)

@@ -36,16 +36,20 @@ def test_predict_reports_mesh_regressed_joints_like_metro(regressor_file):
     with torch.no_grad():
         raw = model(x, mode='tensor')
     samples = model(x, mode='predict')
-    g = torch.from_numpy(np.load(regressor_file)[H36M_J17_TO_J14]).float()
+    g17 = torch.from_numpy(np.load(regressor_file)).float()
     for i, ds in enumerate(samples):
         pred = ds.pred_instances
-        assert pred.keypoints_3d.shape == (1, 14, 3) and pred.vertices.shape == (1, 24, 3)
-        assert np.allclose(pred.keypoints_3d[0], (g @ raw['vertices'][i]).numpy(), atol=1e-5)
+        # all 17 Human3.6M joints of the predicted mesh (MeshMetric reduces them to LSP-14) and their
+        # pelvis as the vertices' root (METRO's MPVE)
+        assert pred.keypoints_3d.shape == (1, 17, 3) and pred.vertices.shape == (1, 24, 3)
+        assert np.allclose(pred.keypoints_3d[0], (g17 @ raw['vertices'][i]).numpy(), atol=1e-5)
+        assert np.allclose(pred.vertex_root[0], (g17[0] @ raw['vertices'][i]).numpy(), atol=1e-5)
         assert np.allclose(pred.keypoints_3d_query[0], raw['joints_3d'][i].numpy(), atol=1e-6)
-        assert not np.allclose(pred.keypoints_3d, pred.keypoints_3d_query)
-        # 2D keypoints: the reported 3D joints through the predicted weak-perspective camera, in pixels
+        lsp = pred.keypoints_3d[0, H36M_J17_TO_J14]
+        assert not np.allclose(lsp, pred.keypoints_3d_query[0])
+        # 2D keypoints: the LSP-14 joints through the predicted weak-perspective camera, in pixels
         s, tx, ty = raw['camera'][i].numpy()
-        expected = (s * pred.keypoints_3d[0, :, :2] + [tx, ty] + 1) * 8
+        expected = (s * lsp[:, :2] + [tx, ty] + 1) * 8
         assert np.allclose(pred.keypoints[0], expected, atol=1e-4)
 
 

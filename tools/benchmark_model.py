@@ -2,6 +2,7 @@
 
     python tools/benchmark_model.py [--device cpu|cuda] [--dtype bf16|fp32] [--batch-size B]
                                     [--iters N] [--warmup W] [--json] [--small]
+                                    [--pose-net higherhrnet_w48|r101 [--image-size S]]
 
 One training step = forward + MPTLoss (all four terms, random targets and a random joint regressor)
 + backward + Adam step, on random (B, K, H, W) pose maps; ``samples/s = B * iters / time``.
@@ -26,6 +27,16 @@ hidden 1024 / 256 / 64, 4 layers x 4 heads per block, MLP 2 x hidden (MeshGrapho
 MVM 0.3. ``--small`` is a tiny config for quick checks.
 The last line is ``ratio: X.XX`` (engine samples/s / reference samples/s); ``--json`` prints one JSON
 object instead.
+
+**Image path** (``--pose-net``, paper Sec. 3.2 / 3.3): inference forward of the whole image model,
+``MeshEstimator(backbone + neck = the 2D pose network of configs/mpt/_base_/pose_nets/, MPTHead)`` in
+``tensor`` mode on random (B, 3, S, S) crops (S = ``--image-size``, 224 as METRO), eval mode, no grad;
+the pose maps are resized to the head's input size. fp32 and bf16 (autocast) are timed interleaved in
+the same run (each round runs every variant once), as is the pose network alone (``extract_feat``),
+which gives its share of the time. Weights are random (timing does not depend on them). FLOPs per
+sample by FlopCounterMode (pose network: convolutions / deconvolutions; head: matmuls, also the
+analytic count). ``--small`` uses the tiny head config; ``--dtype`` is not used (both are timed).
+The last line is ``ratio: X.XX`` = bf16 samples/s / fp32 samples/s.
 """
 import argparse
 import json
@@ -314,6 +325,138 @@ def time_training(model: nn.Module, x: Tensor, targets: Dict[str, Tensor], regre
                 loss=float(loss), output_shapes=shapes)
 
 
+# --------------------------------------------------------------------------- image path (--pose-net)
+POSE_NETS = {'higherhrnet_w48': 'higherhrnet_w48.py', 'r101': 'simplebaseline_r101.py'}
+
+
+def build_image_model(pose_net: str, head_cfg: dict) -> nn.Module:
+    """``MeshEstimator`` with the pose network of ``configs/mpt/_base_/pose_nets/`` and an MPTHead."""
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from mmpose.registry import MODELS
+    path = osp.join(REPO, 'configs', 'mpt', '_base_', 'pose_nets', POSE_NETS[pose_net])
+    if not osp.isfile(path):
+        raise MPTUserError(f'{path}: pose-network config not found')
+    net = Config.fromfile(path).pose_net.to_dict()
+    init_default_scope('mmpose')
+    return MODELS.build(dict(type='MeshEstimator', backbone=net['backbone'], neck=net['neck'],
+                             head=dict(type='MPTHead', **head_cfg), loss=dict(type='MPTLoss'),
+                             pose_map_size=head_cfg['input_size']))
+
+
+class _PoseNetOnly(nn.Module):
+    """The pose network of a MeshEstimator (backbone + neck + resize), for separate timing / FLOPs."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.model.extract_feat(x)
+
+
+def time_forwards(fns: Dict[str, object], device: torch.device, iters: int,
+                  warmup: int) -> Dict[str, float]:
+    """Seconds per call of each no-argument function, timed interleaved (one call of each per round),
+    so that a changing machine load hits all of them alike."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    totals = dict.fromkeys(fns, 0.0)
+    for _ in range(iters):
+        for name, fn in fns.items():
+            _sync(device)
+            t0 = time.perf_counter()
+            fn()
+            _sync(device)
+            totals[name] += time.perf_counter() - t0
+    return {k: v / iters for k, v in totals.items()}
+
+
+def run_pose_net(args: argparse.Namespace, device: torch.device, device_name: str) -> Dict[str, object]:
+    """The ``--pose-net`` benchmark: pose network + MPT head forward, fp32 and bf16 side by side."""
+    batch = args.batch_size or (32 if device.type == 'cuda' else 2)
+    cfg = dict(SMALL_CFG if args.small else PAPER_CFG)
+    cfg['in_channels'] = 17                                   # the COCO-17 pose maps
+    torch.manual_seed(args.seed)
+    model = build_image_model(args.pose_net, cfg).to(device).eval()
+    pose_only = _PoseNetOnly(model)
+    x = torch.rand(batch, 3, args.image_size, args.image_size, device=device)
+    with torch.no_grad():
+        pose_map_shape = list(model.neck(model.backbone(x[:1])).shape[1:])
+    total_counted = count_forward_flops(model, x[:1])
+    pose_counted = count_forward_flops(pose_only, x[:1])
+    head_analytic = model.head.flops_per_sample()[0]
+    pose_params = sum(p.numel() for m in model.pose_net_modules() for p in m.parameters())
+    head_params = sum(p.numel() for p in model.head.parameters())
+    shapes = {}
+
+    def forward(fn: nn.Module, bf16: bool):
+        def run():
+            with torch.no_grad(), torch.autocast(device_type=device.type, dtype=torch.bfloat16,
+                                                 enabled=bf16):
+                out = fn(x)
+            if fn is model and not shapes:
+                shapes.update({k: list(v.shape) for k, v in out.items()})
+        return run
+
+    secs = time_forwards({'fp32': forward(model, False), 'bf16': forward(model, True),
+                          'pose_net_fp32': forward(pose_only, False),
+                          'pose_net_bf16': forward(pose_only, True)}, device, args.iters, args.warmup)
+    per_dtype = {}
+    for dt in ('fp32', 'bf16'):
+        prec = matmul_precision(device, dt)
+        peak = peak_flops(device_name, prec) if device.type == 'cuda' else None
+        sps = batch / secs[dt]
+        achieved = sps * total_counted
+        per_dtype[dt] = dict(samples_per_s=sps, step_s=secs[dt], pose_net_step_s=secs[f'pose_net_{dt}'],
+                             pose_net_samples_per_s=batch / secs[f'pose_net_{dt}'],
+                             pose_net_share=secs[f'pose_net_{dt}'] / secs[dt], precision=prec,
+                             achieved_flops_per_s=achieved, peak_flops_per_s=peak,
+                             mfu=None if peak is None else achieved / peak)
+    result = dict(
+        mode='pose_net', pose_net=args.pose_net, config='small' if args.small else 'paper',
+        model_config=cfg, device=str(device), device_name=device_name, batch_size=batch,
+        image_size=args.image_size, iters=args.iters, warmup=args.warmup,
+        threads=torch.get_num_threads(), torch_version=torch.__version__,
+        pose_map_shape=pose_map_shape, pose_net_params=pose_params, head_params=head_params,
+        flops_per_sample=total_counted, pose_net_flops_per_sample=pose_counted,
+        head_flops_per_sample=total_counted - pose_counted, head_analytic_flops_per_sample=head_analytic,
+        fp32=per_dtype['fp32'], bf16=per_dtype['bf16'], output_shapes=shapes,
+        ratio=per_dtype['bf16']['samples_per_s'] / per_dtype['fp32']['samples_per_s'],
+    )
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print_pose_net_report(result)
+    return result
+
+
+def print_pose_net_report(r: Dict[str, object]) -> None:
+    cfg = r['model_config']
+    print(f"pose net + MPTHead forward benchmark ({r['pose_net']}, {r['config']} head config): device "
+          f"{r['device']} ({r['device_name']}), torch {r['torch_version']}, {r['threads']} threads, "
+          f"batch {r['batch_size']}, {r['image_size']}x{r['image_size']} crops, {r['warmup']} warmup + "
+          f"{r['iters']} timed forwards per variant (interleaved)")
+    print(f"  pose maps {tuple(r['pose_map_shape'])} -> {cfg['input_size'][0]}x{cfg['input_size'][1]}; "
+          f"params: pose net {r['pose_net_params']:,}, MPT head {r['head_params']:,}")
+    print(f"forward GFLOP/sample (FlopCounterMode): total {r['flops_per_sample'] / 1e9:.3f} = pose net "
+          f"{r['pose_net_flops_per_sample'] / 1e9:.3f} + MPT head {r['head_flops_per_sample'] / 1e9:.3f} "
+          f"(head analytic {r['head_analytic_flops_per_sample'] / 1e9:.3f})")
+    head = f"{'dtype':<6}{'matmul':>8}{'samples/s':>11}{'step ms':>10}{'pose-net ms':>13}{'share':>8}" \
+           f"{'TFLOP/s':>9}{'peak TF/s':>10}{'MFU':>8}"
+    print(head)
+    print('-' * len(head))
+    for dt in ('fp32', 'bf16'):
+        d = r[dt]
+        print(f"{dt:<6}{d['precision']:>8}{d['samples_per_s']:>11.3f}{d['step_s'] * 1e3:>10.1f}"
+              f"{d['pose_net_step_s'] * 1e3:>13.1f}{_fmt(d['pose_net_share'], 0.01, '.0f', '%'):>8}"
+              f"{d['achieved_flops_per_s'] / 1e12:>9.3f}{_fmt(d['peak_flops_per_s'], 1e12, '.0f'):>10}"
+              f"{_fmt(d['mfu'], 0.01, '.2f', '%'):>8}")
+    print('(ratio = bf16 samples/s / fp32 samples/s)')
+    print(f"ratio: {r['ratio']:.2f}")
+
+
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu',
@@ -327,7 +470,13 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--json', action='store_true', help='print one JSON object')
     parser.add_argument('--small', action='store_true', help='tiny config for quick checks')
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--pose-net', choices=tuple(POSE_NETS), default=None,
+                        help='image path: time pose network + MPT head forward (fp32 and bf16)')
+    parser.add_argument('--image-size', type=int, default=224,
+                        help='--pose-net crop side in pixels (a multiple of 32; default 224)')
     args = parser.parse_args(argv)
+    if args.image_size < 32 or args.image_size % 32:
+        parser.error(f'--image-size must be a positive multiple of 32, got {args.image_size}')
     if args.iters < 1 or args.warmup < 0:
         parser.error('--iters must be >= 1 and --warmup >= 0')
     if args.batch_size is not None and args.batch_size < 1:
@@ -353,10 +502,15 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, object]:
     device = torch.device(args.device)
     if device.type not in ('cpu', 'cuda'):
         raise SystemExit(f'--device must be cpu or cuda, got {args.device!r}')
+    device_name = torch.cuda.get_device_name(device) if device.type == 'cuda' else cpu_name()
+    if args.pose_net:
+        try:
+            return run_pose_net(args, device, device_name)
+        except MPTUserError as e:
+            raise SystemExit(f'benchmark_model: error: {e}') from None
     batch = args.batch_size or (32 if device.type == 'cuda' else 2)
     cfg = dict(SMALL_CFG if args.small else PAPER_CFG)
     bf16 = args.dtype == 'bf16'
-    device_name = torch.cuda.get_device_name(device) if device.type == 'cuda' else cpu_name()
 
     torch.manual_seed(args.seed)
     x, targets, regressor = make_batch(cfg, batch, device)

@@ -1,1 +1,1 @@
-from . import data_preprocessors, estimators, heads, losses  # noqa: F401
+from . import data_preprocessors, estimators, heads, losses, necks  # noqa: F401
