@@ -80,3 +80,25 @@ def test_paper_settings():
 def test_every_config_parses():
     for path in sorted(CFG_DIR.glob('*.py')):
         Config.fromfile(path)
+
+
+@pytest.mark.parametrize('name', ['test_wo_finetune_h36m', 'test_wo_finetune_3dpw'])
+def test_wo_finetune_configs_keep_the_pretrained_head_and_add_a_frozen_pose_net(name):
+    """Testing without fine-tuning (Sec. 3.2) = the pre-training model as it is + a frozen COCO pose
+    network in front: no key of the head / loss / regressor may differ from pretrain_amass.py, or the
+    pre-trained weights would not be the model that is scored."""
+    d = diff(name)
+    assert not [k for k in d if k.startswith(('model.head.', 'model.loss.', 'model.joint_regressor'))]
+    cfg = Config.fromfile(CFG_DIR / f'{name}.py')
+    m = cfg.model
+    assert m.backbone.type == 'HRNet' and m.backbone.extra.stage4.num_channels == (48, 96, 192, 384)
+    assert m.neck.type == 'AEHigherResolutionNeck' and m.neck.pose_maps == 'final'
+    assert m.freeze_backbone is True and m.pose_net_checkpoint.endswith(
+        'higher_hrnet48_coco_512x512-60fedcbc_20200712.pth')
+    assert m.data_preprocessor.type == 'MeshImagePreprocessor'
+    assert m.data_preprocessor.gendered_gt is False          # METRO's protocol by default
+    assert cfg.load_partial == ['backbone.*', 'neck.*']
+    assert cfg.test_dataloader.dataset.type == 'MeshImageDataset'
+    assert [t['type'] for t in cfg.test_dataloader.dataset.pipeline] == \
+        ['LoadMeshImage', 'MeshImageCrop', 'PackMeshInputs']
+    assert cfg.test_dataloader.dataset.pipeline[1]['augment'] is False
