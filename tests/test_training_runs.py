@@ -100,9 +100,22 @@ def test_quickstart_pretraining_smoke(toy_data_root, quickstart_module, tmp_path
     """The quickstart's train -> evaluate -> render path on a tiny model; training must help."""
     opts = dict(TINY_OPTIONS, **{'train_cfg.max_epochs': 3, 'train_cfg.val_interval': 3,
                                  'optim_wrapper.optimizer.lr': 3e-3})
-    results = quickstart_module.pretrain_and_evaluate(CONFIG, toy_data_root, str(tmp_path), opts)
+    runner, results = quickstart_module.pretrain_and_evaluate(CONFIG, toy_data_root, str(tmp_path),
+                                                              opts)
     for key in ('before', 'after', 'before_30pct_joint_dropout', 'after_30pct_joint_dropout'):
         assert {'mpjpe', 'pa_mpjpe', 'mpve', 'pa_mpvpe'} <= set(results[key])
     assert results['after']['mpjpe'] < results['before']['mpjpe']
     assert osp.getsize(tmp_path / 'pred_vs_gt.png') > 1000
     assert json.load(open(tmp_path / 'metrics.json'))['after'] == results['after']
+
+    # the image part: the pre-trained head on toy images, random pose net vs oracle pose maps
+    head = {k: v for k, v in TINY_OPTIONS.items() if k.startswith('model.head.')}
+    images = quickstart_module.test_without_finetuning(
+        runner, toy_data_root, str(tmp_path), str(tmp_path / 'pretrain_toy' / 'epoch_3.pth'),
+        num_render=2, splits={'test': 8}, cfg_options=dict(head, **{
+            'test_dataloader.num_workers': 0, 'test_dataloader.batch_size': 4}))
+    for key in ('random_pose_net', 'oracle_pose_maps'):
+        assert {'mpjpe', 'pa_mpjpe', 'mpve', 'pa_mpvpe'} <= set(images[key])
+    # a pose map that carries the pose beats one that does not
+    assert images['oracle_pose_maps']['mpjpe'] < images['random_pose_net']['mpjpe']
+    assert osp.getsize(tmp_path / 'images_wo_finetune.png') > 1000

@@ -7,7 +7,11 @@
 3. generates toy AMASS-format motion and prepares the MoCap index exactly as for real AMASS;
 4. pre-trains ``configs/mpt/pretrain_toy.py`` on it, evaluating on held-out toy motion before and after
    (``metrics.json``);
-5. renders predicted vs ground-truth meshes of held-out samples (``pred_vs_gt.png``).
+5. renders predicted vs ground-truth meshes of held-out samples (``pred_vs_gt.png``);
+6. renders toy images of held-out motion (``tools/make_toy_images.py``) and tests the pre-trained head
+   on them without fine-tuning (``configs/mpt/test_wo_finetune_toy.py``): behind the toy pose network
+   (random weights) and behind oracle pose maps (heatmaps of the ground-truth 2D joints), meshes drawn
+   over the images (``images_wo_finetune.png``; figures in ``metrics.json``).
 
 Everything is idempotent: generated data is reused when it is already there.
 """
@@ -190,6 +194,115 @@ def pretrain_and_evaluate(config: str, data_root: str, work_dir: str,
         json.dump(results, f, indent=2)
     render_predictions(runner, osp.join(work_dir, 'pred_vs_gt.png'))
     log(f'wrote {work_dir}/metrics.json and {work_dir}/pred_vs_gt.png')
+    return runner, results
+
+
+def image_overrides(data_root: str) -> dict:
+    """``--cfg-options`` that point configs/mpt/test_wo_finetune_toy.py at another toy data root."""
+    out = {k: v for k, v in toy_overrides(data_root).items() if not k.endswith('dataset.data_root')}
+    out['test_dataloader.dataset.ann_file'] = osp.join(data_root, 'images', 'tsv', 'test.yaml')
+    return out
+
+
+def fit_weak_perspective(joints_3d: np.ndarray, joints_2d: np.ndarray, visible: np.ndarray) -> np.ndarray:
+    """(s, tx, ty) with s * (X[:, :2] + t) closest to the 2D joints (least squares over the visible
+    ones): the camera that draws a ground-truth mesh (which has none) in the crop."""
+    X, x = joints_3d[visible, :2], joints_2d[visible]
+    n = len(X)
+    # unknowns (s, s tx, s ty): x = s X + (s t)
+    A = np.zeros((2 * n, 3))
+    A[0::2, 0], A[1::2, 0] = X[:, 0], X[:, 1]
+    A[0::2, 1] = A[1::2, 2] = 1
+    sol = np.linalg.lstsq(A, x.reshape(-1), rcond=None)[0]
+    return np.array([sol[0], sol[1] / sol[0], sol[2] / sol[0]])
+
+
+def overlay(crop: np.ndarray, vertices: np.ndarray, faces: np.ndarray, camera: np.ndarray,
+            color) -> np.ndarray:
+    """The mesh drawn over the (224, 224) crop through the weak-perspective camera (s, tx, ty)."""
+    from mmpose_mpt.visualization import render_mesh
+    s, tx, ty = camera
+    half = crop.shape[1] / 2
+    # x_norm = s (x + tx), pixel = (x_norm + 1) * W / 2; depth = z (camera frame)
+    so = np.array([s * half, half * (1 + s * tx), half * (1 + s * ty)])
+    return render_mesh(vertices, faces, image=crop, rotation=np.eye(3), scale_offset=so, color=color)
+
+
+def test_without_finetuning(pretrain_runner, data_root: str, work_dir: str, checkpoint: str,
+                            num_render: int = 4, splits: Optional[dict] = None,
+                            cfg_options: Optional[dict] = None) -> dict:
+    """Sec. 3.2 on rendered toy images: the pre-trained head behind (a) the toy config's pose network
+    (random weights: no COCO-trained network exists here) and (b) oracle pose maps — heatmaps of the
+    ground-truth 2D joints, what a perfect 2D pose network would give — then meshes over the images."""
+    import mmpose_mpt  # noqa: F401
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+
+    from mmpose_mpt.body_models.j24 import COCO17_TO_J24, J24_TO_J14
+    from mmpose_mpt.datasets import make_toy_images
+    from mmpose_mpt.models.data_preprocessors import render_heatmaps
+    from mmpose_mpt.utils import adapt_cfg_to_device
+    t0 = time.time()
+    made = make_toy_images(osp.join(data_root, 'images'), osp.join(data_root, 'body_models'),
+                           splits=splits or {'train': 200, 'test': 100})
+    log(f'toy images in {made["out_dir"]} ({time.time() - t0:.0f}s)')
+
+    cfg = Config.fromfile(osp.join(REPO, 'configs/mpt/test_wo_finetune_toy.py'))
+    cfg.merge_from_dict(image_overrides(data_root))
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    cfg.load_from = checkpoint
+    cfg.work_dir = osp.join(work_dir, 'test_wo_finetune_toy')
+    cfg = adapt_cfg_to_device(cfg)
+    runner = Runner.from_cfg(cfg)
+    results = {'random_pose_net': {k: round(float(v), 2) for k, v in runner.test().items()}}
+    log(f'toy images, testing without fine-tuning, random pose net: {results["random_pose_net"]}')
+
+    # oracle pose maps through the pre-trained head itself (the pre-training model has no pose net)
+    model, head_model = runner.model.eval(), pretrain_runner.model.eval()
+    size = tuple(head_model.head.input_size)
+    sigma = float(pretrain_runner.cfg.model.data_preprocessor.get('sigma', 3.0))
+    evaluator = runner.build_evaluator(cfg.test_evaluator)
+    shown = []
+    with torch.no_grad():
+        for batch in runner.test_dataloader:
+            data = model.data_preprocessor(batch, False)
+            samples = data['data_samples']
+            j2d = torch.from_numpy(np.concatenate([ds.gt_instances.joints_2d for ds in samples]))
+            coco = j2d[:, COCO17_TO_J24]                                    # (B, 17, 3)
+            px = (coco[..., :2] + 1) / 2 * coco.new_tensor([size[1], size[0]])
+            maps = render_heatmaps(px, coco[..., 2] > 0, size, sigma)
+            random = model(data['inputs'], [ds.clone() for ds in samples], mode='predict')
+            oracle = head_model(maps.to(next(head_model.parameters()).device), samples, mode='predict')
+            evaluator.process(data_samples=oracle, data_batch=batch)
+            for r, o, img in zip(random, oracle, batch['inputs']):
+                if len(shown) < num_render:
+                    shown.append((img.numpy().transpose(1, 2, 0).copy(), r, o))
+    results['oracle_pose_maps'] = {k: round(float(v), 2) for k, v in
+                                   evaluator.evaluate(len(runner.test_dataloader.dataset)).items()}
+    log(f'toy images, testing without fine-tuning, oracle pose maps: {results["oracle_pose_maps"]}')
+
+    faces = model.data_preprocessor.body_models[0].faces
+    rows = []
+    for crop, r, o in shown:
+        gt = o.gt_instances
+        vis = gt.joints_2d[0, :, 2] > 0
+        cam = fit_weak_perspective(gt.joints_3d[0, J24_TO_J14, :3], gt.joints_2d[0, J24_TO_J14, :2],
+                                   vis[J24_TO_J14])
+        tiles = [crop, overlay(crop, gt.vertices[0], faces, cam, (150, 200, 150))]
+        for ds, col in ((o, (120, 180, 240)), (r, (200, 160, 230))):
+            p = ds.pred_instances
+            tiles.append(overlay(crop, p.vertices[0] - p.vertex_root[0], faces, p.camera[0], col))
+        rows.append(np.concatenate(tiles, axis=1))
+    grid = np.concatenate(rows, axis=0)
+    header = np.full((28, grid.shape[1], 3), 255, np.uint8)
+    for k, text in enumerate(('toy image crop', 'ground truth', 'oracle pose maps',
+                              'random pose net')):
+        cv2.putText(header, text, (8 + 224 * k, 19), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1,
+                    cv2.LINE_AA)
+    out_file = osp.join(work_dir, 'images_wo_finetune.png')
+    cv2.imwrite(out_file, np.concatenate([header, grid], axis=0))
+    log(f'wrote {out_file}')
     return results
 
 
@@ -213,7 +326,11 @@ def main() -> None:
     prepare_toy_mocap(args.data_root)
     if args.skip_train:
         return
-    pretrain_and_evaluate(args.config, args.data_root, args.work_dir)
+    runner, results = pretrain_and_evaluate(args.config, args.data_root, args.work_dir)
+    ckpt = osp.join(args.work_dir, 'pretrain_toy', f'epoch_{runner.cfg.train_cfg.max_epochs}.pth')
+    results['images'] = test_without_finetuning(runner, args.data_root, args.work_dir, ckpt)
+    with open(osp.join(args.work_dir, 'metrics.json'), 'w') as f:
+        json.dump(results, f, indent=2)
     log(f'done in {time.time() - t0:.0f}s; outputs in {args.work_dir}/')
 
 
