@@ -143,3 +143,25 @@ def test_pose_net_option_times_the_image_model(capsys):
         assert r['head_flops_per_sample'] == pytest.approx(r['head_analytic_flops_per_sample'], rel=0.15)
     finally:
         torch.set_num_threads(before)
+
+
+def test_benchmark_image_data_smoke(toy_data_root, capsys):
+    """tools/benchmark_image_data.py: per-transform loader times and the model's step, side by side."""
+    import os.path as osp
+    import sys as _sys
+    from conftest import TOOLS
+    from mmpose_mpt.datasets import make_toy_images
+    images = osp.join(toy_data_root, 'images_bench')
+    make_toy_images(images, osp.join(toy_data_root, 'body_models'), splits={'test': 4},
+                    formats=('tsv', ))
+    _sys.path.insert(0, TOOLS)
+    import benchmark_image_data
+    r = benchmark_image_data.main(['--images', images, '--pose-net', 'tiny', '--small', '--samples',
+                                   '4', '--batch-size', '2', '--iters', '1', '--workers', '2'])
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[-1] == f'ratio: {r["ratio"]:.2f}'
+    loader = r['loader_ms_per_sample']
+    assert set(loader) == {'dataset', 'LoadMeshImage', 'MeshImageCrop', 'PackMeshInputs', 'total'}
+    assert abs(loader['total'] - sum(v for k, v in loader.items() if k != 'total')) < 0.01
+    assert r['loader_samples_per_s'] == pytest.approx(2 * 1000 / loader['total'], rel=0.01)
+    assert r['ratio'] == pytest.approx(r['loader_samples_per_s'] / r['train_samples_per_s'], rel=0.02)

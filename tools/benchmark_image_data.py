@@ -2,7 +2,7 @@
 
     python tools/benchmark_image_data.py [--images DIR] [--samples 48] [--workers 4]
                                          [--pose-net higherhrnet_w48|r101|tiny] [--batch-size 4]
-                                         [--iters 2] [--device cpu|cuda] [--json]
+                                         [--iters 2] [--device cpu|cuda] [--small] [--json]
 
 Two things are measured in one run, on rendered toy images (``tools/make_toy_images.py``; 320 x 240
 JPEGs, generated into a temporary directory when ``--images`` is not given) read through
@@ -99,7 +99,10 @@ def time_loader(dataset, num: int) -> Dict[str, float]:
     return out
 
 
-def build_model(pose_net: str, bm: str, device: torch.device):
+SMALL_HEAD = dict(hidden_dims=(32, 16, 8), num_layers=1, num_heads=2)   # --small: quick checks only
+
+
+def build_model(pose_net: str, bm: str, device: torch.device, small: bool = False):
     import mmpose_mpt  # noqa: F401
     from mmengine.config import Config
     from mmpose.registry import MODELS
@@ -111,6 +114,8 @@ def build_model(pose_net: str, bm: str, device: torch.device):
         type='MeshImagePreprocessor', mesh_sampler=sampling,
         body_model=dict(model_path=osp.join(bm, 'smpl'), gender='neutral', h36m_regressor=h36m))
     model_cfg['head']['upsampling_init'] = sampling
+    if small:
+        model_cfg['head'].update(SMALL_HEAD)
     model_cfg['joint_regressor'] = h36m
     model_cfg.update(pose_net_cfg(pose_net))
     return MODELS.build(model_cfg).to(device)
@@ -170,7 +175,7 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
                                       ann_file=osp.join(images, 'tsv', 'test.yaml'),
                                       pipeline=pipe))
         loader = time_loader(dataset, args.samples)
-        model = build_model(args.pose_net, bm, device)
+        model = build_model(args.pose_net, bm, device, args.small)
         batch = pseudo_collate([dataset[i % len(dataset)] for i in range(args.batch_size)])
         step = time_model(model, batch, args.iters, device)
     finally:
@@ -202,6 +207,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument('--batch-size', type=positive_int, default=4)
     p.add_argument('--iters', type=positive_int, default=2, help='timed model steps (after 1 warm-up)')
     p.add_argument('--device', default='cpu')
+    p.add_argument('--small', action='store_true', help='a tiny MPT head instead of the paper size '
+                   '(quick checks; the step time is then not the real one)')
     p.add_argument('--json', action='store_true', help='print one JSON object')
     args = p.parse_args(argv)
     check_device(args.device)
