@@ -557,6 +557,16 @@ def test_bad_input_errors(tmp_path, logs):
     with pytest.raises(MeshImageDatasetError, match=r"row 2 .*'3d_joints' has shape \(24, 3\), expected "
                                                     r"\(24, 4\)"):
         MeshImageDataset(ann_file=yml)
+    # values that do not convert at all (ragged lists, text for a flag): one line naming row and file
+    for change in (lambda lab: lab.update({'2d_joints': [[[0, 0, 1]] * 23 + [[0, 0]]]}),
+                   lambda lab: lab.update(pose=[0.0] * 71 + [[0.0, 1.0]]),
+                   lambda lab: lab.update(has_smpl='yes')):
+        bad = copy.deepcopy(rows)
+        change(bad[1][1][0])
+        _rewrite_labels(lab_path, bad)
+        with pytest.raises(MeshImageDatasetError, match=r'train.label.tsv row 1 .*malformed label'):
+            MeshImageDataset(ann_file=yml)
+    _rewrite_labels(lab_path, rows)
     # npz: missing key, wrong shape, wrong N between arrays
     write_spin_npz(str(tmp_path / 's.npz'), recs)
     z = dict(np.load(str(tmp_path / 's.npz')))
@@ -574,6 +584,9 @@ def test_bad_input_errors(tmp_path, logs):
     with pytest.raises(MeshImageDatasetError, match=r"h2.npz: 'keypoints2d' \(compressed: the mask==1 "
                                                     r"columns\) has shape \(3, 20, 3\), expected "
                                                     r"\(3, 24, 3\)"):
+        MeshImageDataset(ann_file=str(tmp_path / 'h2.npz'))
+    np.savez(str(tmp_path / 'h2.npz'), **dict(z, __data_len__=np.array('2x')))
+    with pytest.raises(MeshImageDatasetError, match=r'h2.npz: malformed HumanData file'):
         MeshImageDataset(ann_file=str(tmp_path / 'h2.npz'))
     np.savez(str(tmp_path / 'h2.npz'), **{k: v for k, v in z.items() if k != 'bbox_xywh'})
     with pytest.raises(MeshImageDatasetError, match=r"h2.npz: HumanData file has no 'bbox_xywh'"):
@@ -646,3 +659,23 @@ def test_dataloader_workers_and_pickling(tmp_path, logs):
     for i, it in got.items():
         assert it['img_bytes'] == images[i] and it['id'] == recs[i]['img_name']
         check_item(it, expected(recs[i], fold_flags=False))
+
+
+def test_box_outside_check_equals_the_crops(tmp_path, logs):
+    """A box kept at build time must crop (MeshImageCrop refuses boxes off the image's pixel centres
+    [-0.5, w - 0.5]); a box the crop would refuse is a counted skip, not an error in a worker."""
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmpose')
+    recs, images = make_records(4)
+    w = 60 + 4 * 1                                           # image 1's width (make_records)
+    half = 100 * 0.2
+    recs[1].update(center=np.array([w - 0.25 + half, 20.0]), scale=0.2)   # left edge in [w-0.5, w)
+    recs[2].update(center=np.array([-half - 0.25, 20.0]), scale=0.2)      # right edge in (-0.5, 0]
+    yml = write_metro_tsv(str(tmp_path), 'train', recs, images)
+    pipeline = [dict(type='LoadMeshImage'), dict(type='MeshImageCrop', augment=False)]
+    ds = MeshImageDataset(ann_file=yml, pipeline=pipeline)
+    assert ds.skipped == {'box_outside_image': 1}
+    assert [ds.get_data_info(i)['id'] for i in range(len(ds))] == \
+        [recs[i]['img_name'] for i in (0, 2, 3)]
+    for i in range(len(ds)):
+        assert ds[i]['img'].shape == (224, 224, 3)

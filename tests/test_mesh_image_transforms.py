@@ -562,3 +562,9 @@ def test_preprocessor_joints_from_mesh(toy_smpl, mode):
     with pytest.raises(ValueError, match='joints_from_mesh'):
         MeshImagePreprocessor(body_model=body, mesh_sampler=p['mesh_downsampling'],
                               joints_from_mesh='sometimes')
+    # gendered meshes come with the joints of those meshes (SPIN / mmhuman3d), never the label's
+    # neutral joints next to a gendered mesh
+    assert MeshImagePreprocessor(body_model=body, mesh_sampler=p['mesh_downsampling']
+                                 ).joints_from_mesh == 'missing'
+    assert MeshImagePreprocessor(body_model=body, mesh_sampler=p['mesh_downsampling'],
+                                 gendered_gt=True).joints_from_mesh == 'always'

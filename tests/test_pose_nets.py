@@ -352,12 +352,46 @@ def test_mismatch_is_one_clear_error(tiny, kind):
                    pose_net_checkpoint=path))
 
 
-def test_checkpoint_with_python_objects_gives_the_weights_only_message(tiny):
+class _Payload:
+    """Pickles as a call of os.system: a file holding it must load without running it."""
+
+    def __init__(self, flag):
+        self.flag = flag
+
+    def __reduce__(self):
+        import os
+        return os.system, (f'touch {self.flag}', )
+
+
+@pytest.mark.parametrize('zipped', [True, False])
+def test_checkpoint_meta_with_numpy_and_objects_loads_without_running_anything(tiny, zipped):
+    """Released mmpose 1.x files keep mmengine's meta['dataset_meta'] (numpy arrays, which
+    weights_only refuses): read through the restricted unpickler, the weights load; objects in the
+    file are never called (an os.system payload stays inert)."""
+    import numpy as np
     backbone, neck, state, tmp = tiny
-    path = save(tmp, 'pickled.pth', {'state_dict': state, 'meta': {'args': argparse.Namespace(lr=1)}})
-    with pytest.raises(CheckpointError, match=r'weights_only=True.*argparse\.Namespace.*re-save') as err:
-        load_pose_net_checkpoint(backbone, neck, path)
-    assert str(err.value).startswith(path + ':')
+    flag = tmp / f'ran_{zipped}'
+    meta = {'dataset_meta': {'sigmas': np.linspace(0.025, 0.089, 17).astype(np.float32),
+                             'keypoint_colors': np.zeros((17, 3), np.uint8),
+                             'flip_indices': [0, 2, 1]},
+            'hook_msgs': {'best_score': np.float64(0.728)}, 'args': argparse.Namespace(lr=1),
+            'evil': _Payload(str(flag))}
+    path = str(tmp / f'meta_{zipped}.pth')
+    torch.save({'state_dict': state, 'meta': meta}, path, _use_new_zipfile_serialization=zipped)
+    with pytest.raises(Exception):      # what torch alone does with such a file
+        torch.load(path, weights_only=True)
+    info = load_pose_net_checkpoint(backbone, neck, path)
+    assert not flag.exists()
+    assert_state_equal(backbone, state, 'backbone.')
+    assert_state_equal(neck, state, 'keypoint_head.')
+    np.testing.assert_array_equal(info['meta']['dataset_meta']['sigmas'], meta['dataset_meta']['sigmas'])
+    with pytest.raises(CheckpointError, match='local file'):
+        load_pose_net_checkpoint(backbone, neck, 'https://download.openmmlab.com/x.pth')
+
+
+def test_checkpoint_errors_name_the_file(tiny):
+    backbone, neck, state, tmp = tiny
+    path = save(tmp, 'ok.pth', {'state_dict': state})
     with pytest.raises(CheckpointError, match='not found'):
         load_pose_net_checkpoint(backbone, neck, str(tmp / 'nope.pth'))
     with pytest.raises(ValueError, match='needs a backbone'):

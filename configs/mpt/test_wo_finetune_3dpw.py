@@ -9,7 +9,9 @@
 # default, which MPT's code base uses): meshes of the *neutral* SMPL with the labelled pose / shape,
 # centred on their own Human3.6M pelvis, joints = the label's J24 3D joints. `gendered_gt=True` gives
 # the SPIN / mmhuman3d convention instead (ground-truth mesh of the subject's gendered SMPL, joints
-# regressed from it): those numbers are not comparable with METRO's.
+# regressed from it: the preprocessor's joints_from_mesh then defaults to 'always'): those numbers are
+# not comparable with METRO's. SPIN's 3dpw_test.npz / mmhuman3d's pw3d_test.npz carry SMPL only; their
+# joints come from the ground-truth mesh either way.
 _base_ = ['./test_wo_finetune_h36m.py']
 
 gendered_gt = False

@@ -11,7 +11,8 @@
 # J_regressor_h36m_correct.npy; ground truth = the label's J24 3D joints (LSP-14 = J24_TO_J14). METRO's
 # protocol-2 labels carry no SMPL (has_smpl = 0), so MPVE is NaN here, as METRO logs 0.00 for it.
 # SPIN's h36m_valid_protocol2.npz (or mmhuman3d's) loads the same way: set ann_file to it and
-# data_prefix.img to its image root.
+# data_prefix.img to its image root. Their boxes are 0.9 x the person's extent, METRO's (GraphCMR's)
+# the full extent: for METRO's crops add test_dataloader.dataset.bbox_scale=1.111 (= 1 / 0.9).
 _base_ = ['./pretrain_amass.py', './_base_/pose_nets/higherhrnet_w48.py',
           './_base_/datasets/mesh_images.py']
 

@@ -171,7 +171,10 @@ def check_samples(ann: MeshAnnotations) -> Tuple[np.ndarray, Dict[str, int]]:
             half = 100.0 * ann.scale
             cx, cy = ann.center[:, 0], ann.center[:, 1]
             known = (h > 0) & (w > 0)
-            outside = known & ((cx + half <= 0) | (cx - half >= w) | (cy + half <= 0) | (cy - half >= h))
+            # pixel centres run from 0 to w - 1 (MeshImageCrop's convention, whose check this must
+            # equal: a box kept here must not stop the run in a worker)
+            outside = known & ((cx + half <= -0.5) | (cx - half >= w - 0.5) | (cy + half <= -0.5)
+                               | (cy - half >= h - 0.5))
     masks = dict(non_finite=non_finite, bad_scale=bad_scale, zero_conf_2d=zero_conf['2d'],
                  zero_conf_3d=zero_conf['3d'], box_outside_image=outside)
     keep = np.ones(n, bool)

@@ -110,6 +110,18 @@ def _keypoints(d: Dict[str, np.ndarray], key: str, dim: int, n: int, compressed:
 
 
 def read_humandata_npz(path: str, h36m_origin: Optional[bool] = None) -> MeshAnnotations:
+    """Read a HumanData file (see the module docstring); one :class:`MeshImageDatasetError` naming the
+    file for anything malformed."""
+    try:
+        return _read_humandata_npz(path, h36m_origin)
+    except MeshImageDatasetError:
+        raise
+    except (TypeError, ValueError) as e:   # ragged arrays, text where numbers belong, ...
+        raise MeshImageDatasetError(f'{path}: malformed HumanData file ({type(e).__name__}: {e})') \
+            from None
+
+
+def _read_humandata_npz(path: str, h36m_origin: Optional[bool] = None) -> MeshAnnotations:
     """Read a HumanData ``.npz`` into :class:`MeshAnnotations` (see the module docstring).
 
     Args:

@@ -204,6 +204,15 @@ def _joints(label: dict, key: str, dim: int, where: str) -> np.ndarray:
 
 
 def _parse_label(fields: List[bytes], where: str) -> Tuple[Any, ...]:
+    try:
+        return _parse_label_fields(fields, where)
+    except MeshImageDatasetError:
+        raise
+    except (TypeError, ValueError) as e:   # ragged lists, text where numbers belong, ...
+        raise MeshImageDatasetError(f'{where}: malformed label ({type(e).__name__}: {e})') from None
+
+
+def _parse_label_fields(fields: List[bytes], where: str) -> Tuple[Any, ...]:
     if len(fields) < 2:
         raise MeshImageDatasetError(f'{where}: expected "key<TAB>json", got {len(fields)} column(s)')
     try:

@@ -55,9 +55,11 @@ class MeshImagePreprocessor(BaseDataPreprocessor):
         joints_from_mesh: where the 3D joint targets come from the ground-truth mesh (its LSP-14
             joints regressed with the Human3.6M regressor, minus its pelvis: the same joints the
             model's L_J^reg and METRO's evaluation regress) instead of the label's J24:
-            ``'missing'`` (default) for samples with SMPL but no 3D joints (SPIN's and mmhuman3d's
-            3DPW files carry only SMPL parameters), ``'always'`` for every sample with SMPL (SPIN /
-            mmhuman3d's 3DPW protocol, with ``gendered_gt=True``), ``'never'``.
+            ``'missing'`` for samples with SMPL but no 3D joints (SPIN's and mmhuman3d's 3DPW files
+            carry only SMPL parameters), ``'always'`` for every sample with SMPL (SPIN / mmhuman3d's
+            3DPW protocol), ``'never'``. None (default): ``'always'`` with ``gendered_gt`` (the
+            gendered mesh and the label's neutral joints would mix two protocols), else
+            ``'missing'``.
 
     :meth:`forward` returns ``dict(inputs, data_samples, targets)``: ``inputs`` (B, 3, H, W) float32
     normalised; ``targets`` (float32, on the device, metres): ``joints_3d`` (B, 14, 3) =
@@ -79,9 +81,11 @@ class MeshImagePreprocessor(BaseDataPreprocessor):
                  std: Sequence[float] = IMAGENET_STD,
                  bgr_to_rgb: bool = True,
                  gendered_gt: bool = False,
-                 joints_from_mesh: str = 'missing',
+                 joints_from_mesh: Optional[str] = None,
                  non_blocking: bool = False):
         super().__init__(non_blocking=non_blocking)
+        if joints_from_mesh is None:
+            joints_from_mesh = 'always' if gendered_gt else 'missing'
         if joints_from_mesh not in JOINTS_FROM_MESH:
             raise ValueError(f'MeshImagePreprocessor: joints_from_mesh must be one of {JOINTS_FROM_MESH}, '
                              f'got {joints_from_mesh!r}')

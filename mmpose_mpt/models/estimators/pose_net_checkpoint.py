@@ -14,9 +14,16 @@ Either may sit in a ``{'state_dict': ...}`` container (with ``meta`` etc.) or be
 a ``module.`` prefix (DataParallel) is stripped. mmengine's ``init_cfg=dict(type='Pretrained')`` and
 ``load_from`` load with ``strict=False``, which turns a wrong file into a log warning and random
 weights; here any missing, unexpected or mis-shaped tensor is one :class:`CheckpointMismatchError`.
+
+Files are read with ``torch.load(weights_only=True)``. Released mmpose 1.x checkpoints also keep
+mmengine's ``meta['dataset_meta']``, whose numpy arrays ``weights_only`` refuses; those files are read
+again through the project's restricted unpickler (:mod:`mmpose_mpt.utils.restricted_pickle`) extended
+by torch's tensor rebuild functions only: nothing the file names is called, numpy arrays are rebuilt
+from plain buffers and any other object becomes an inert record.
 """
-import os
+import importlib
 import os.path as osp
+import pickle
 import re
 import zipfile
 from collections import OrderedDict
@@ -28,6 +35,7 @@ from torch import nn
 
 from ...engine.hooks.strict_checkpoint_hook import (CheckpointError, CheckpointMismatchError,
                                                     check_checkpoint_file, compare_state_dict)
+from ...utils.restricted_pickle import RestrictedUnpickler, to_plain
 
 BACKBONE_PREFIX = 'backbone.'
 NECK_PREFIXES = ('keypoint_head.', 'head.')  # mmpose 0.x, mmpose 1.x
@@ -39,18 +47,77 @@ def _examples(keys, n: int = 3) -> str:
 
 
 def _local_file(path: str) -> str:
-    """``path`` itself, or for an http(s) URL its copy in torch's hub cache (downloaded once)."""
-    if not re.match(r'^https?://', str(path)):
-        return str(path)
-    dst = osp.join(torch.hub.get_dir(), 'checkpoints', osp.basename(path.split('?')[0]))
-    if not osp.isfile(dst):
-        os.makedirs(osp.dirname(dst), exist_ok=True)
-        try:
-            torch.hub.download_url_to_file(path, dst, progress=False)
-        except Exception as e:  # noqa: BLE001 - network errors of many types; one line each
-            raise CheckpointError(f'{path}: cannot download the checkpoint ({type(e).__name__}: {e}); '
-                                  'download it yourself and pass the local file') from None
-    return dst
+    """``path``; a URL is refused: nothing is downloaded at run time (the configs name the URL to
+    download by hand)."""
+    if re.match(r'^[a-z][a-z0-9+.-]*://', str(path)):
+        raise CheckpointError(f'{path}: pose_net_checkpoint must be a local file; download it first (e.g. '
+                              'into data/pose_nets/) and pass its path')
+    return str(path)
+
+
+def _needs_more_than_weights(e: Exception) -> bool:
+    msg = str(e)
+    return 'Weights only load failed' in msg or 'Unsupported global' in msg
+
+
+class _TorchRestrictedUnpickler(RestrictedUnpickler):
+    """The project's restricted unpickler plus exactly what torch needs to rebuild tensors."""
+
+    _TORCH = {('torch._utils', '_rebuild_tensor_v2'), ('torch._utils', '_rebuild_tensor'),
+              ('torch._utils', '_rebuild_parameter'), ('torch', 'Size')}
+
+    def find_class(self, module: str, name: str):
+        if (module, name) in self._TORCH:
+            return getattr(importlib.import_module(module), name)
+        if module == 'torch' and (name.endswith('Storage') or name == 'UntypedStorage'):
+            cls = getattr(torch, name, None)
+            if isinstance(cls, type):   # storage types: markers torch's persistent_load reads
+                return cls
+        if module == 'torch' and isinstance(getattr(torch, name, None), torch.dtype):
+            return getattr(torch, name)
+        if module == 'collections' and name == 'OrderedDict':
+            return OrderedDict
+        return super().find_class(module, name)
+
+    def load_build(self):
+        # state dicts are OrderedDicts with a `_metadata` attribute (module versions): dropped, the
+        # modules load without it; any other BUILD keeps the restricted unpickler's rule
+        if isinstance(self.stack[-2], dict):
+            self.stack.pop()
+            return
+        super().load_build()
+
+    dispatch = dict(RestrictedUnpickler.dispatch)
+    dispatch[pickle.BUILD[0]] = load_build
+
+
+class _TorchRestrictedPickle:
+    """A ``pickle_module`` for ``torch.load`` built on :class:`_TorchRestrictedUnpickler`."""
+
+    Unpickler = _TorchRestrictedUnpickler
+    __name__ = 'mmpose_mpt_restricted_pickle'
+
+    @staticmethod
+    def load(file, **kwargs):
+        return _TorchRestrictedUnpickler(file, **kwargs).load()
+
+
+def _restricted_torch_load(path: str) -> dict:
+    try:
+        ckpt = torch.load(path, map_location='cpu', weights_only=False,
+                          pickle_module=_TorchRestrictedPickle)
+        if isinstance(ckpt, dict) and 'meta' in ckpt:
+            # numpy builders -> arrays, inert records stay records; a meta that does not convert
+            # (bounded size / depth) is dropped: only the weights are needed
+            try:
+                ckpt['meta'] = to_plain(ckpt['meta'])
+            except Exception:  # noqa: BLE001
+                ckpt['meta'] = {}
+        return ckpt
+    except Exception as e:  # noqa: BLE001 - one line naming the file
+        raise CheckpointError(f'{path}: cannot read the checkpoint, not even with the restricted unpickler '
+                              f'({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ""})') \
+            from None
 
 
 def read_checkpoint_state_dict(path: str) -> Tuple[Dict[str, torch.Tensor], dict]:
@@ -64,9 +131,14 @@ def read_checkpoint_state_dict(path: str) -> Tuple[Dict[str, torch.Tensor], dict
         check_checkpoint_file(path)  # missing / a directory: its one-line error
     try:
         ckpt = torch.load(path, map_location='cpu', weights_only=True, mmap=zipfile.is_zipfile(path))
-    except Exception:  # noqa: BLE001 - turned into one line by check_checkpoint_file
-        check_checkpoint_file(path)  # raises the CheckpointError describing what is wrong
-        raise
+    except Exception as e:  # noqa: BLE001 - turned into one line by check_checkpoint_file
+        if not _needs_more_than_weights(e):
+            check_checkpoint_file(path)  # raises the CheckpointError describing what is wrong
+            raise
+        # released mmpose 1.x files keep mmengine's meta['dataset_meta'] (numpy arrays), which
+        # weights_only refuses: read them with the restricted unpickler instead, which calls nothing
+        # the file names (numpy arrays rebuilt from plain buffers, other objects inert records)
+        ckpt = _restricted_torch_load(path)
     if not isinstance(ckpt, Mapping):
         raise CheckpointError(f'{path}: not a checkpoint (torch.load gives a {type(ckpt).__name__}, '
                               'expected a dict with a state_dict)')
@@ -91,7 +163,7 @@ def load_pose_net_checkpoint(backbone: nn.Module, neck: Optional[nn.Module], pat
         backbone: the pose network's backbone (gets the checkpoint's ``backbone.*``).
         neck: the pose network's head used as the MeshEstimator's neck (gets ``keypoint_head.*``, the
             mmpose 0.x name, or ``head.*``, the 1.x name); None for a backbone-only checkpoint.
-        path: a local ``.pth`` file (or an http(s) URL, downloaded once to torch's hub cache).
+        path: a local ``.pth`` file (URLs are refused: nothing is downloaded at run time).
 
     Returns:
         ``dict(path, head_prefix, num_backbone_tensors, num_neck_tensors, meta)``; ``head_prefix`` is
