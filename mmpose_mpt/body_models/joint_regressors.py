@@ -50,10 +50,20 @@ SMPL_JOINT_OF_COCO: Dict[str, int] = dict(
 MANO_JOINT_NAMES: Tuple[str, ...] = (
     'wrist', 'index1', 'index2', 'index3', 'middle1', 'middle2', 'middle3', 'pinky1', 'pinky2', 'pinky3',
     'ring1', 'ring2', 'ring3', 'thumb1', 'thumb2', 'thumb3')
+# smplx/vertex_ids.py VERTEX_IDS['mano'] (vchoutas/smplx 1265df7, PyPI 0.1.28): thumb 744, index 320,
+# middle 443, ring 554, pinky 671; the toy hand puts its fingertips at these ids.
 MANO_FINGERTIP_VERTEX_IDS: Dict[str, int] = dict(thumb=744, index=320, middle=443, ring=554, pinky=671)
+# FreiHAND's tips (lmb-freiburg/freihand utils/mano_utils.py kpId2vertices: ThumbT 744, IndexT 320,
+# MiddleT 443, RingT 555, PinkT 672), with which training_xyz.json was made from the real MANO: ring and
+# pinky are the neighbours of smplx's. (manopth's right hand: 745, 317, 444, 556, 673.)
+FREIHAND_FINGERTIP_VERTEX_IDS: Dict[str, int] = dict(thumb=744, index=320, middle=443, ring=555, pinky=672)
 MANO21_NAMES: Tuple[str, ...] = MANO_JOINT_NAMES + tuple(f'{k}4' for k in MANO_FINGERTIP_VERTEX_IDS)
 # MANO-21 -> wrist, thumb1-4, index1-4, middle1-4, ring1-4, pinky1-4 (FreiHAND / OpenPose order).
+# FreiHAND utils/mano_utils.py maps MANO joint -> FreiHAND id {0: 0, 1: 5, 2: 6, 3: 7, 4: 9, 5: 10, 6: 11,
+# 7: 17, 8: 18, 9: 19, 10: 13, 11: 14, 12: 15, 13: 1, 14: 2, 15: 3} and tips -> 4, 8, 12, 16, 20; this is
+# its inverse (METRO's and manopth's gather index too).
 MANO21_TO_OPENPOSE: List[int] = [0, 13, 14, 15, 16, 1, 2, 3, 17, 4, 5, 6, 18, 10, 11, 12, 19, 7, 8, 9, 20]
+FREIHAND21_NAMES: Tuple[str, ...] = tuple(MANO21_NAMES[i] for i in MANO21_TO_OPENPOSE)
 
 NUM_KEYPOINTS = dict(coco=17, h36m=17, lsp=14)
 

@@ -7,7 +7,7 @@ our chumpy-free loader and passed to smplx via ``data_struct``. Metres; sizes co
 import contextlib
 import io
 import os
-from typing import Dict, Optional, Sequence, Union
+from typing import Dict, Mapping, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -29,6 +29,8 @@ class MANO(_LBSBodyModel):
             ``hands_mean``; True: zero pose is the flat hand.
         fingertip_vertex_ids: 5 vertex ids (thumb, index, middle, ring, pinky) appended as joints 16-20
             (default MANO's, from smplx: 744, 320, 443, 554, 671; the toy hand uses the same ids).
+            FreiHAND's ground truth used ``FREIHAND_FINGERTIP_VERTEX_IDS`` (744, 320, 443, 555, 672):
+            pass those with the real MANO to rebuild ``training_xyz.json`` exactly (:meth:`joints21`).
         dtype: float dtype of the buffers.
     """
 
@@ -116,3 +118,35 @@ class MANO(_LBSBodyModel):
         if name == 'openpose':
             return joints[..., list(MANO21_TO_OPENPOSE), :]
         raise ValueError(f"unknown regressor {name!r} (expected 'mano' or 'openpose')")
+
+    def joints21(self, vertices_or_output: Union[Tensor, Mapping[str, Tensor]]) -> Tensor:
+        """The 21 hand joints in FreiHAND order (= METRO's, mmpose's hand order): wrist, thumb1-4,
+        index1-4, middle1-4, ring1-4, pinky1-4 (1 = the joint nearest the wrist, 4 = the fingertip,
+        which is the vertex ``fingertip_vertex_ids`` of that finger).
+
+        Args:
+            vertices_or_output: either the dict :meth:`forward` returns: its 16 posed skeleton joints
+                (smplx's ``J_transformed``) + the tips of its vertices, which is how FreiHAND built
+                ``training_xyz.json`` from ``training_mano.json`` (freihand ``utils/model.py``
+                ``_calc_coords``: ``Jtr`` = the translations of ``global_rigid_transformation``, then
+                ``get_keypoints_from_mesh_ch``); or vertices (..., V, 3) alone: ``J_regressor @
+                vertices`` + the tips, METRO's ``get_3d_joints`` (the only choice for a predicted mesh).
+                Both agree on an unposed hand; under pose the regressed joints follow the skinned
+                surface, not the skeleton, so the two differ.
+
+        Returns:
+            Tensor: (..., 21, 3) in the input's units (metres).
+        """
+        if isinstance(vertices_or_output, Mapping):
+            if 'joints' not in vertices_or_output or 'vertices' not in vertices_or_output:
+                raise ValueError('MANO.joints21: a dict input must be MANO.forward\'s output with '
+                                 f'"joints" and "vertices", got keys {sorted(vertices_or_output)}')
+            vertices, joints = vertices_or_output['vertices'], vertices_or_output['joints']
+            if vertices.shape[-2] != self.num_vertices or joints.shape[-2] < self.num_joints:
+                raise ValueError(f'MANO.joints21: expected vertices (..., {self.num_vertices}, 3) and joints '
+                                 f'(..., >= {self.num_joints}, 3), got {tuple(vertices.shape)} and '
+                                 f'{tuple(joints.shape)}')
+            mano21 = torch.cat([joints[..., :self.num_joints, :],
+                                vertices[..., self.fingertip_vertex_ids, :]], -2)
+            return mano21[..., list(MANO21_TO_OPENPOSE), :]
+        return self.regress(vertices_or_output, 'openpose')

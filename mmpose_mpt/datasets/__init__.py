@@ -1,6 +1,7 @@
 from . import transforms  # noqa: F401
 from .amass_index import (AmassFileError, MoCapIndex, MoCapIndexError,  # noqa: F401
                           prepare_amass)
+from .freihand_dataset import FreiHANDDataset, FreiHANDDatasetError  # noqa: F401
 from .mesh_image_dataset import MeshImageDataset, MeshImageDatasetError  # noqa: F401
 from .mocap_heatmap_dataset import MoCapHeatmapDataset  # noqa: F401
 from .toy_images import make_toy_images  # noqa: F401

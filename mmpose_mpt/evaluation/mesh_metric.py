@@ -14,6 +14,17 @@ The protocol follows METRO (which MPT uses for Human3.6M / 3DPW):
 * PA-MPVPE: Procrustes of pred vertices onto gt vertices (FreiHAND);
 * F@k mm: F-score of the Procrustes-aligned vertex sets (FreiHAND).
 
+``protocol='freihand'`` (with ``joint_set='mano21'``) instead reproduces FreiHAND's official scorer
+(lmb-freiburg/freihand ``eval.py``, see :mod:`~mmpose_mpt.evaluation.functional.freihand`): no root
+alignment for MPJPE / MPVE (eval.py's unaligned ``xyz_mean3d`` / ``mesh_mean3d``: meaningful only for
+camera-frame predictions), per-sample similarity alignment by eval.py's ``align_w_scale``
+(``scipy.linalg.orthogonal_procrustes``, reflections admitted) of joints on joints and of vertices on
+vertices separately for PA-MPJPE / PA-MPVPE, F@k mm on vertices (strict ``<``, averaged over
+samples) of the aligned (``f@5mm``) and of the unaligned (``f@5mm_unaligned``) prediction, and the
+AUCs eval.py reports (``<metric>_auc``: PCK ``d <= t`` at ``np.linspace(0, 50 mm, 100)``, area
+normalised to [0, 1], averaged over keypoints / vertices). Joint means and AUCs are averaged per
+keypoint over the samples where it is visible, then over keypoints (eval.py's ``EvalUtil``).
+
 Inputs are metres, reported errors millimetres (F-scores are fractions in [0, 1]). Per-sample errors
 are computed in :meth:`MeshMetric.process` (so whole meshes are never kept for the whole test set)
 and averaged over samples in :meth:`MeshMetric.compute_metrics`.
@@ -27,6 +38,7 @@ from mmengine.logging import print_log
 from mmpose.registry import METRICS
 
 from ..body_models.joint_regressors import H36M_J17_TO_J14  # METRO's LSP-14 from H36M-17
+from .functional.freihand import align_w_scale, calculate_fscore, pck_auc, point_distances
 from .functional.mpjpe import MetricInputError, f_score, mpjpe, pa_align, to_numpy
 
 H36M_PELVIS_INDEX = 0
@@ -37,6 +49,7 @@ JOINT_SETS = ('lsp14', 'h36m17', 'mano21')
 ERROR_METRICS = ('mpjpe', 'pa_mpjpe', 'mpve', 'pa_mpvpe')
 VERTEX_METRICS = ('mpve', 'pa_mpvpe')
 VERTEX_ROOTS = ('auto', 'none')
+PROTOCOLS = ('metro', 'freihand')
 
 
 class MeshMetricError(MetricInputError):
@@ -92,6 +105,10 @@ class MeshMetric(BaseMetric):
             in the module docstring; ``'none'``: used as given (already root-relative).
         f_score_thresholds: F-score thresholds in millimetres (e.g. ``(5, 15)`` for FreiHAND),
             reported as ``'f@5mm'`` ...; needs ``use_vertices``.
+        protocol: ``'metro'`` (default; the body protocol above) or ``'freihand'`` (FreiHAND's
+            eval.py, see the module docstring; needs ``joint_set='mano21'``; ``vertex_root`` is
+            not used). It adds ``'<metric>_auc'`` for every metric and ``'f@5mm_unaligned'`` ...
+            for every threshold; pred and gt vertices must both be the 778 MANO vertices.
         collect_device, prefix: see :class:`mmengine.evaluator.BaseMetric`.
 
     ``compute_metrics`` returns ``{'mpjpe': float, 'pa_mpjpe': ..., 'mpve': ..., 'pa_mpvpe': ...,
@@ -108,8 +125,17 @@ class MeshMetric(BaseMetric):
                  vertex_root: str = 'auto',
                  f_score_thresholds: Sequence[float] = (),
                  collect_device: str = 'cpu',
-                 prefix: Optional[str] = None) -> None:
+                 prefix: Optional[str] = None,
+                 protocol: str = 'metro') -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
+        if protocol not in PROTOCOLS:
+            raise MeshMetricError(
+                f'mesh_metric.py: protocol must be one of {PROTOCOLS}, got {protocol!r}')
+        if protocol == 'freihand' and joint_set != 'mano21':
+            raise MeshMetricError(
+                f'mesh_metric.py: protocol="freihand" evaluates the 21 FreiHAND hand joints: it '
+                f'needs joint_set="mano21", got {joint_set!r}')
+        self.protocol = protocol
         if joint_set not in JOINT_SETS:
             raise MeshMetricError(
                 f'mesh_metric.py: joint_set must be one of {JOINT_SETS}, got {joint_set!r}')
@@ -142,6 +168,10 @@ class MeshMetric(BaseMetric):
     @property
     def result_keys(self) -> Tuple[str, ...]:
         """Names of the reported values (without prefix)."""
+        if self.protocol == 'freihand':
+            return (self.metrics + tuple(f'{m}_auc' for m in self.metrics) +
+                    tuple(_format_threshold(t) for t in self.f_score_thresholds) +
+                    tuple(f'{_format_threshold(t)}_unaligned' for t in self.f_score_thresholds))
         return self.metrics + tuple(_format_threshold(t) for t in self.f_score_thresholds)
 
     def _eval_joints(self, joints: np.ndarray, visible: np.ndarray,
@@ -306,6 +336,8 @@ class MeshMetric(BaseMetric):
             raise MeshMetricError(
                 f'mesh_metric.py: predicted joints {p_joints.shape} and ground-truth joints '
                 f'{g_joints.shape} differ after selecting the {self.joint_set} joints')
+        if self.protocol == 'freihand':
+            return self._errors_freihand(p_joints, g_joints, vis, verts)
         root = list(self._root_index())
         root_ok = vis[:, root].all(axis=1)
         if 'mpjpe' in self.metrics:
@@ -347,6 +379,91 @@ class MeshMetric(BaseMetric):
                     out[_format_threshold(t)] = f[:, k]
         return [{k: float(v[i]) for k, v in out.items()} for i in range(n)]
 
+    def _errors_freihand(self, p_joints: np.ndarray, g_joints: np.ndarray, vis: np.ndarray,
+                         verts: Optional[Tuple[np.ndarray, ...]]) -> List[Dict]:
+        """Per-instance values of FreiHAND's eval.py (metres; NaN = excluded).
+
+        Joints: the per-keypoint distances (21,) unaligned / aligned and the visibility are kept
+        (eval.py averages per keypoint first); vertices (all 778 count): per-sample means, AUCs and
+        F-scores. The alignment is fitted on the visible joints (eval.py: all, always visible).
+        """
+        results = []
+        for i in range(p_joints.shape[0]):
+            res: Dict[str, Any] = {'_fh_vis': vis[i].copy()}
+            if 'mpjpe' in self.metrics:
+                res['_fh_xyz'] = point_distances(g_joints[i], p_joints[i])
+            if 'pa_mpjpe' in self.metrics:
+                if vis[i].any():
+                    mask = None if vis[i].all() else vis[i]  # None: exactly eval.py's call
+                    res['_fh_xyz_al'] = point_distances(
+                        g_joints[i], align_w_scale(g_joints[i], p_joints[i], mask))
+                else:
+                    res['_fh_xyz_al'] = np.full(vis.shape[1], np.nan)
+            if verts is not None:
+                p_verts, g_verts, has = verts[:3]
+                ok = bool(has[i])
+                gv, pv = g_verts[i], p_verts[i]
+                aligned = align_w_scale(gv, pv) if ok and (
+                    'pa_mpvpe' in self.metrics or self.f_score_thresholds) else None
+                for name, pts in (('mpve', pv), ('pa_mpvpe', aligned)):
+                    if name in self.metrics:
+                        d = point_distances(gv, pts) if ok else np.full(1, np.nan)
+                        res[name] = float(d.mean())
+                        res[f'{name}_auc'] = float(pck_auc(d).mean()) if ok else float('nan')
+                if self.f_score_thresholds:
+                    th_m = np.asarray(self.f_score_thresholds) / METRES_TO_MM
+                    f_al = calculate_fscore(gv, aligned, th_m)[0] if ok else np.full(len(th_m), np.nan)
+                    f_raw = calculate_fscore(gv, pv, th_m)[0] if ok else np.full(len(th_m), np.nan)
+                    for k, t in enumerate(self.f_score_thresholds):
+                        res[_format_threshold(t)] = float(f_al[k])
+                        res[f'{_format_threshold(t)}_unaligned'] = float(f_raw[k])
+            results.append(res)
+        return results
+
+    def _compute_freihand(self, results: List[Dict]) -> Dict[str, float]:
+        """eval.py's aggregation: joints per keypoint over its visible samples, then over keypoints;
+        vertex values and F-scores over samples (mm for errors, [0, 1] for AUCs and F-scores)."""
+        metrics: Dict[str, float] = {}
+        counts = []
+        for name, key in (('mpjpe', '_fh_xyz'), ('pa_mpjpe', '_fh_xyz_al')):
+            if name not in self.metrics:
+                continue
+            means, aucs = [], []
+            if results:
+                dist = np.stack([r[key] for r in results])  # (N, 21)
+                valid = np.stack([r['_fh_vis'] for r in results]) & np.isfinite(dist)
+                for k in range(dist.shape[1]):
+                    if valid[:, k].any():  # eval.py skips a keypoint without measurements
+                        means.append(dist[valid[:, k], k].mean())
+                        aucs.append(pck_auc(dist[valid[:, k], k]).mean())
+                counts.append(f'{name}: {int(valid.any(axis=1).sum())}/{len(results)}')
+            if not means:
+                if results:
+                    print_log(f'MeshMetric: no visible joint for {name!r}; reporting NaN.',
+                              logger='current', level=logging.WARNING)
+                metrics[name] = metrics[f'{name}_auc'] = float('nan')
+                continue
+            metrics[name] = float(np.mean(means) * METRES_TO_MM)
+            metrics[f'{name}_auc'] = float(np.mean(aucs))
+        for key in self.result_keys:
+            if key in metrics:
+                continue
+            values = np.array([r.get(key, np.nan) for r in results], dtype=np.float64)
+            valid = ~np.isnan(values)
+            counts.append(f'{key}: {int(valid.sum())}/{len(values)}')
+            if not valid.any():
+                if results:
+                    print_log(f'MeshMetric: no valid sample for {key!r} (missing ground-truth '
+                              'vertices, has_vertices=0); reporting NaN.',
+                              logger='current', level=logging.WARNING)
+                metrics[key] = float('nan')
+                continue
+            scale = METRES_TO_MM if key in VERTEX_METRICS else 1.0
+            metrics[key] = float(values[valid].mean() * scale)
+        print_log(f'MeshMetric ({self.joint_set}, FreiHAND eval.py): evaluated samples ' +
+                  ', '.join(counts), logger='current')
+        return {k: metrics[k] for k in self.result_keys}
+
     def compute_metrics(self, results: List[Dict]) -> Dict[str, float]:
         """Average the per-sample errors; errors in mm, F-scores in [0, 1].
 
@@ -366,6 +483,8 @@ class MeshMetric(BaseMetric):
                 'data samples.',
                 logger='current',
                 level=logging.WARNING)
+        if self.protocol == 'freihand':
+            return self._compute_freihand(results)
         for key in self.result_keys:
             values = np.array([r.get(key, np.nan) for r in results], dtype=np.float64)
             valid = ~np.isnan(values)
