@@ -112,10 +112,20 @@ def test_quickstart_pretraining_smoke(toy_data_root, quickstart_module, tmp_path
     head = {k: v for k, v in TINY_OPTIONS.items() if k.startswith('model.head.')}
     images = quickstart_module.test_without_finetuning(
         runner, toy_data_root, str(tmp_path), str(tmp_path / 'pretrain_toy' / 'epoch_3.pth'),
-        num_render=2, splits={'test': 8}, cfg_options=dict(head, **{
+        num_render=2, splits={'train': 8, 'test': 8}, cfg_options=dict(head, **{
             'test_dataloader.num_workers': 0, 'test_dataloader.batch_size': 4}))
     for key in ('random_pose_net', 'oracle_pose_maps'):
         assert {'mpjpe', 'pa_mpjpe', 'mpve', 'pa_mpvpe'} <= set(images[key])
     # a pose map that carries the pose beats one that does not
     assert images['oracle_pose_maps']['mpjpe'] < images['random_pose_net']['mpjpe']
     assert osp.getsize(tmp_path / 'images_wo_finetune.png') > 1000
+    # end-to-end fine-tuning on the toy train images, from the pre-trained head
+    ft = quickstart_module.finetune_and_evaluate(
+        toy_data_root, str(tmp_path), str(tmp_path / 'pretrain_toy' / 'epoch_3.pth'),
+        images['_before'], cfg_options=dict(head, **{
+            'train_cfg.max_epochs': 1, 'train_cfg.val_interval': 1, 'train_dataloader.batch_size': 4,
+            'train_dataloader.num_workers': 0, 'val_dataloader.num_workers': 0,
+            'test_dataloader.num_workers': 0, 'default_hooks.checkpoint.interval': 1}))
+    assert {'mpjpe', 'pa_mpjpe', 'mpve', 'pa_mpvpe'} <= set(ft['after'])
+    assert osp.isfile(tmp_path / 'finetune_toy' / 'epoch_1.pth')
+    assert osp.getsize(tmp_path / 'images_finetune.png') > 1000

@@ -11,7 +11,10 @@
 6. renders toy images of held-out motion (``tools/make_toy_images.py``) and tests the pre-trained head
    on them without fine-tuning (``configs/mpt/test_wo_finetune_toy.py``): behind the toy pose network
    (random weights) and behind oracle pose maps (heatmaps of the ground-truth 2D joints), meshes drawn
-   over the images (``images_wo_finetune.png``; figures in ``metrics.json``).
+   over the images (``images_wo_finetune.png``; figures in ``metrics.json``);
+7. fine-tunes pose network + head end to end on the toy images' train split
+   (``configs/mpt/finetune_toy.py``) and evaluates the held-out images again: before / after with
+   side views in ``images_finetune.png``.
 
 Everything is idempotent: generated data is reused when it is already there.
 """
@@ -303,6 +306,79 @@ def test_without_finetuning(pretrain_runner, data_root: str, work_dir: str, chec
     out_file = osp.join(work_dir, 'images_wo_finetune.png')
     cv2.imwrite(out_file, np.concatenate([header, grid], axis=0))
     log(f'wrote {out_file}')
+    results['_before'] = [(crop, r) for crop, r, _ in shown]   # for the fine-tuning figure
+    return results
+
+
+def side_view(vertices: np.ndarray, faces: np.ndarray, size: int, color) -> np.ndarray:
+    """The mesh seen from its right (camera frame rotated 90 deg about the vertical), framed."""
+    from mmpose_mpt.visualization import render_mesh
+    rot = np.array([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [-1.0, 0.0, 0.0]])   # x <- z, depth <- -x
+    v = vertices @ rot.T
+    lo, hi = v[:, :2].min(0), v[:, :2].max(0)
+    s = 0.85 * size / max(float((hi - lo).max()), 1e-6)
+    so = np.array([s, size / 2 - s * (lo[0] + hi[0]) / 2, size / 2 - s * (lo[1] + hi[1]) / 2])
+    return render_mesh(vertices, faces, size=(size, size), rotation=rot, scale_offset=so, color=color)
+
+
+def finetune_and_evaluate(data_root: str, work_dir: str, checkpoint: str, before: list,
+                          cfg_options: Optional[dict] = None) -> dict:
+    """Sec. 3.3 on the toy images: configs/mpt/finetune_toy.py from the pre-trained head (load_from)
+    and a random small pose network, trained end to end on the train split; the held-out test split
+    before (``before``: crops and predictions of testing without fine-tuning) and after, as one PNG."""
+    import mmpose_mpt  # noqa: F401
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+
+    from mmpose_mpt.body_models.j24 import J24_TO_J14
+    from mmpose_mpt.utils import adapt_cfg_to_device
+    cfg = Config.fromfile(osp.join(REPO, 'configs/mpt/finetune_toy.py'))
+    opts = image_overrides(data_root)
+    opts['train_dataloader.dataset.ann_file'] = osp.join(data_root, 'images', 'tsv', 'train.yaml')
+    opts['val_dataloader.dataset.ann_file'] = opts['test_dataloader.dataset.ann_file']
+    cfg.merge_from_dict(opts)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    cfg.load_from = checkpoint
+    cfg.work_dir = osp.join(work_dir, 'finetune_toy')
+    cfg = adapt_cfg_to_device(cfg)
+    runner = Runner.from_cfg(cfg)
+    t0 = time.time()
+    runner.train()
+    results = {'train_seconds': round(time.time() - t0, 1)}
+    results['after'] = {k: round(float(v), 2) for k, v in runner.test().items()}
+    log(f'toy images after end-to-end fine-tuning ({results["train_seconds"]:.0f}s): '
+        f'{results["after"]}')
+
+    model = runner.model.eval()
+    faces = model.data_preprocessor.body_models[0].faces
+    rows = []
+    with torch.no_grad():
+        batch = next(iter(runner.test_dataloader))
+        data = model.data_preprocessor(batch, False)
+        after = model(data['inputs'], data['data_samples'], mode='predict')
+    for (crop, b), a in zip(before, after):
+        gt = a.gt_instances
+        vis = gt.joints_2d[0, J24_TO_J14, 2] > 0
+        cam = fit_weak_perspective(gt.joints_3d[0, J24_TO_J14, :3], gt.joints_2d[0, J24_TO_J14, :2],
+                                   vis)
+        size = crop.shape[0]
+        tiles = [crop, overlay(crop, gt.vertices[0], faces, cam, (150, 200, 150)),
+                 side_view(gt.vertices[0], faces, size, (150, 200, 150))]
+        for ds, col in ((b, (200, 160, 230)), (a, (120, 180, 240))):
+            p = ds.pred_instances
+            v = p.vertices[0] - p.vertex_root[0]
+            tiles += [overlay(crop, v, faces, p.camera[0], col), side_view(v, faces, size, col)]
+        rows.append(np.concatenate(tiles, axis=1))
+    grid = np.concatenate(rows, axis=0)
+    header = np.full((28, grid.shape[1], 3), 255, np.uint8)
+    for k, text in enumerate(('toy image crop', 'ground truth', '(side)', 'before fine-tuning',
+                              '(side)', 'after fine-tuning', '(side)')):
+        cv2.putText(header, text, (8 + 224 * k, 19), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1,
+                    cv2.LINE_AA)
+    out_file = osp.join(work_dir, 'images_finetune.png')
+    cv2.imwrite(out_file, np.concatenate([header, grid], axis=0))
+    log(f'wrote {out_file}')
     return results
 
 
@@ -328,7 +404,10 @@ def main() -> None:
         return
     runner, results = pretrain_and_evaluate(args.config, args.data_root, args.work_dir)
     ckpt = osp.join(args.work_dir, 'pretrain_toy', f'epoch_{runner.cfg.train_cfg.max_epochs}.pth')
-    results['images'] = test_without_finetuning(runner, args.data_root, args.work_dir, ckpt)
+    images = test_without_finetuning(runner, args.data_root, args.work_dir, ckpt)
+    before = images.pop('_before')
+    images['finetune'] = finetune_and_evaluate(args.data_root, args.work_dir, ckpt, before)
+    results['images'] = images
     with open(osp.join(args.work_dir, 'metrics.json'), 'w') as f:
         json.dump(results, f, indent=2)
     log(f'done in {time.time() - t0:.0f}s; outputs in {args.work_dir}/')
