@@ -36,15 +36,10 @@ def toy_images(toy_data_root):
 
 
 def _paths(root: str) -> dict:
-    bm = osp.join(root, 'body_models')
-    h36m = osp.join(bm, 'J_regressor_h36m_correct.npy')
-    return {
-        'model.data_preprocessor.body_model.model_path': osp.join(bm, 'smpl'),
-        'model.data_preprocessor.body_model.h36m_regressor': h36m,
-        'model.data_preprocessor.mesh_sampler': osp.join(bm, 'mesh_downsampling.npz'),
-        'model.head.upsampling_init': osp.join(bm, 'mesh_downsampling.npz'),
-        'model.joint_regressor': h36m,
-    }
+    """The toy config's body-model / regressor / sampling paths under ``root`` (the quickstart's)."""
+    sys.path.insert(0, osp.join(REPO, 'tools'))
+    import quickstart
+    return {k: v for k, v in quickstart.image_overrides(root).items() if k.startswith('model.')}
 
 
 @pytest.fixture(scope='module')

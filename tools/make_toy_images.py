@@ -19,17 +19,8 @@ from typing import List, Optional
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 
-from mmpose_mpt.utils.cli import MPTUserError, check_output_dir, check_output_file, run_tool  # noqa: E402
-
-
-def _count(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'{text!r} is not an integer') from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f'must be >= 0, got {v}')
-    return v
+from mmpose_mpt.utils.cli import (MPTUserError, check_output_dir, check_output_file,  # noqa: E402
+                                  non_negative_int, run_tool)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -39,8 +30,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument('out_dir')
     p.add_argument('--body-model-dir', default='data/toy/body_models',
                    help='toy body models (tools/make_toy_body_model.py); default data/toy/body_models')
-    p.add_argument('--train', type=_count, default=200, help='training images (0: no train split)')
-    p.add_argument('--test', type=_count, default=100, help='test images (0: no test split)')
+    p.add_argument('--train', type=non_negative_int, default=200, help='training images (0: no train split)')
+    p.add_argument('--test', type=non_negative_int, default=100, help='test images (0: no test split)')
     p.add_argument('--smpl', default=None, help='a real SMPL model file or directory to render instead of the '
                    'toy body (its Human3.6M regressor next to it or in its parent directory)')
     p.add_argument('--size', type=int, nargs=2, default=(320, 240), metavar=('W', 'H'), help='image size')

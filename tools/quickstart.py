@@ -24,7 +24,7 @@ import os
 import os.path as osp
 import sys
 import time
-from typing import Optional
+from typing import Optional, Sequence
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, REPO)
@@ -231,6 +231,17 @@ def overlay(crop: np.ndarray, vertices: np.ndarray, faces: np.ndarray, camera: n
     return render_mesh(vertices, faces, image=crop, rotation=np.eye(3), scale_offset=so, color=color)
 
 
+def write_grid(rows: list, titles: Sequence[str], out_file: str, tile: int = 224) -> None:
+    """Rows of equal-width tiles under a header of column titles, as one PNG."""
+    grid = np.concatenate(rows, axis=0)
+    header = np.full((28, grid.shape[1], 3), 255, np.uint8)
+    for k, text in enumerate(titles):
+        cv2.putText(header, text, (8 + tile * k, 19), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1,
+                    cv2.LINE_AA)
+    cv2.imwrite(out_file, np.concatenate([header, grid], axis=0))
+    log(f'wrote {out_file}')
+
+
 def test_without_finetuning(pretrain_runner, data_root: str, work_dir: str, checkpoint: str,
                             num_render: int = 4, splits: Optional[dict] = None,
                             cfg_options: Optional[dict] = None) -> dict:
@@ -297,15 +308,9 @@ def test_without_finetuning(pretrain_runner, data_root: str, work_dir: str, chec
             p = ds.pred_instances
             tiles.append(overlay(crop, p.vertices[0] - p.vertex_root[0], faces, p.camera[0], col))
         rows.append(np.concatenate(tiles, axis=1))
-    grid = np.concatenate(rows, axis=0)
-    header = np.full((28, grid.shape[1], 3), 255, np.uint8)
-    for k, text in enumerate(('toy image crop', 'ground truth', 'oracle pose maps',
-                              'random pose net')):
-        cv2.putText(header, text, (8 + 224 * k, 19), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1,
-                    cv2.LINE_AA)
     out_file = osp.join(work_dir, 'images_wo_finetune.png')
-    cv2.imwrite(out_file, np.concatenate([header, grid], axis=0))
-    log(f'wrote {out_file}')
+    write_grid(rows, ('toy image crop', 'ground truth', 'oracle pose maps', 'random pose net'),
+               out_file)
     results['_before'] = [(crop, r) for crop, r, _ in shown]   # for the fine-tuning figure
     return results
 
@@ -370,15 +375,9 @@ def finetune_and_evaluate(data_root: str, work_dir: str, checkpoint: str, before
             v = p.vertices[0] - p.vertex_root[0]
             tiles += [overlay(crop, v, faces, p.camera[0], col), side_view(v, faces, size, col)]
         rows.append(np.concatenate(tiles, axis=1))
-    grid = np.concatenate(rows, axis=0)
-    header = np.full((28, grid.shape[1], 3), 255, np.uint8)
-    for k, text in enumerate(('toy image crop', 'ground truth', '(side)', 'before fine-tuning',
-                              '(side)', 'after fine-tuning', '(side)')):
-        cv2.putText(header, text, (8 + 224 * k, 19), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1,
-                    cv2.LINE_AA)
     out_file = osp.join(work_dir, 'images_finetune.png')
-    cv2.imwrite(out_file, np.concatenate([header, grid], axis=0))
-    log(f'wrote {out_file}')
+    write_grid(rows, ('toy image crop', 'ground truth', '(side)', 'before fine-tuning', '(side)',
+                      'after fine-tuning', '(side)'), out_file)
     return results
 
 

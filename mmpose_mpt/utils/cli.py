@@ -71,6 +71,17 @@ def positive_int(text: str) -> int:
     return v
 
 
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'{text!r} is not an integer') from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f'must be >= 0, got {v}')
+    return v
+
+
 def check_device(device: str) -> str:
     """``device`` if torch can use it here, else :class:`MPTUserError` saying why (a CPU-only torch,
     no GPU visible, a GPU index out of range)."""

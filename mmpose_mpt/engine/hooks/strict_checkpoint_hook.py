@@ -133,6 +133,26 @@ def compare_state_dict(model_state: Mapping[str, torch.Tensor], ckpt_state: Mapp
     return missing, unexpected, mismatched
 
 
+def state_dict_of(checkpoint: object, filename: str) -> Mapping:
+    """The state dict of a loaded checkpoint (``checkpoint['state_dict']``, or the checkpoint itself
+    when it is a bare state dict), checked to be a mapping with string keys.
+
+    Raises:
+        CheckpointError: naming ``filename`` and what is wrong.
+    """
+    if not isinstance(checkpoint, Mapping):
+        raise CheckpointError(f'{filename}: not a checkpoint (a {type(checkpoint).__name__}, expected a '
+                              'dict with a state_dict)')
+    raw = checkpoint['state_dict'] if 'state_dict' in checkpoint else checkpoint
+    if not isinstance(raw, Mapping):
+        raise CheckpointError(f'{filename}: its state_dict is a {type(raw).__name__}, not a dict')
+    bad = [k for k in raw if not isinstance(k, str)]
+    if bad:
+        raise CheckpointError(f'{filename}: its state_dict has {len(bad)} key(s) that are not strings '
+                              f'(e.g. a {type(bad[0]).__name__})')
+    return raw
+
+
 def _examples(keys: List[str], n: int = 3) -> str:
     return ', '.join(keys[:n]) + (', ...' if len(keys) > n else '')
 
@@ -175,15 +195,7 @@ class StrictCheckpointHook(Hook):
         """Raise :class:`CheckpointMismatchError`, or (partial) drop what does not fit from
         ``checkpoint`` in place and log every key that is not loaded."""
         pats = _patterns(partial)  # a bad load_partial is an error even when the checkpoint fits
-        if not isinstance(checkpoint, Mapping):
-            raise CheckpointError(f'{filename}: not a checkpoint (a {type(checkpoint).__name__})')
-        raw = checkpoint['state_dict'] if 'state_dict' in checkpoint else checkpoint
-        if not isinstance(raw, Mapping):
-            raise CheckpointError(f'{filename}: its state_dict is a {type(raw).__name__}, not a dict')
-        bad = [k for k in raw if not isinstance(k, str)]
-        if bad:
-            raise CheckpointError(f'{filename}: its state_dict has {len(bad)} key(s) that are not strings '
-                                  f'(e.g. a {type(bad[0]).__name__})')
+        raw = state_dict_of(checkpoint, filename)
         names = _revise(list(raw), self.revise_keys)
         ckpt_state = OrderedDict((names[k], raw[k]) for k in names)
         model_state = model.state_dict()

@@ -34,7 +34,8 @@ import torch
 from torch import nn
 
 from ...engine.hooks.strict_checkpoint_hook import (CheckpointError, CheckpointMismatchError,
-                                                    check_checkpoint_file, compare_state_dict)
+                                                    check_checkpoint_file, compare_state_dict,
+                                                    state_dict_of)
 from ...utils.restricted_pickle import RestrictedUnpickler, to_plain
 
 BACKBONE_PREFIX = 'backbone.'
@@ -139,24 +140,16 @@ def read_checkpoint_state_dict(path: str) -> Tuple[Dict[str, torch.Tensor], dict
         # weights_only refuses: read them with the restricted unpickler instead, which calls nothing
         # the file names (numpy arrays rebuilt from plain buffers, other objects inert records)
         ckpt = _restricted_torch_load(path)
-    if not isinstance(ckpt, Mapping):
-        raise CheckpointError(f'{path}: not a checkpoint (torch.load gives a {type(ckpt).__name__}, '
-                              'expected a dict with a state_dict)')
+    raw = state_dict_of(ckpt, path)
     meta = ckpt.get('meta') if isinstance(ckpt.get('meta'), Mapping) else {}
-    raw = ckpt['state_dict'] if 'state_dict' in ckpt else ckpt
-    if not isinstance(raw, Mapping):
-        raise CheckpointError(f'{path}: its state_dict is a {type(raw).__name__}, not a dict')
-    bad = [k for k in raw if not isinstance(k, str)]
-    if bad:
-        raise CheckpointError(f'{path}: its state_dict has {len(bad)} key(s) that are not strings '
-                              f'(e.g. a {type(bad[0]).__name__})')
     state = OrderedDict((re.sub(r'^module\.', '', k), v) for k, v in raw.items())
     if not state:
         raise CheckpointError(f'{path}: the checkpoint holds no tensors (empty state_dict)')
     return state, dict(meta)
 
 
-def load_pose_net_checkpoint(backbone: nn.Module, neck: Optional[nn.Module], path: str) -> dict:
+def load_pose_net_checkpoint(backbone: nn.Module, neck: Optional[nn.Module], path: str,
+                             use_head: bool = True) -> dict:
     """Load a 2D pose network's checkpoint into ``backbone`` and ``neck``; everything must fit.
 
     Args:
@@ -164,9 +157,13 @@ def load_pose_net_checkpoint(backbone: nn.Module, neck: Optional[nn.Module], pat
         neck: the pose network's head used as the MeshEstimator's neck (gets ``keypoint_head.*``, the
             mmpose 0.x name, or ``head.*``, the 1.x name); None for a backbone-only checkpoint.
         path: a local ``.pth`` file (URLs are refused: nothing is downloaded at run time).
+        use_head: False (only with ``neck=None``): the checkpoint's head tensors (``keypoint_head.*`` /
+            ``head.*``) are left out on purpose and only its backbone must fit (a model that reads the
+            backbone's image features, Table 3b); counted in ``num_head_tensors_ignored``.
 
     Returns:
-        ``dict(path, head_prefix, num_backbone_tensors, num_neck_tensors, meta)``; ``head_prefix`` is
+        ``dict(path, head_prefix, num_backbone_tensors, num_neck_tensors, num_head_tensors_ignored,
+        meta)``; ``head_prefix`` is
         the checkpoint's name of the neck part (None when it has none).
 
     Raises:
@@ -182,6 +179,12 @@ def load_pose_net_checkpoint(backbone: nn.Module, neck: Optional[nn.Module], pat
         raise CheckpointError(f'{path}: the checkpoint has both keypoint_head.* (mmpose 0.x) and head.* '
                               '(mmpose 1.x) tensors; cannot tell which is the pose network\'s head')
     head_prefix = used[0] if used else None
+    ignored = 0
+    if not use_head:
+        if neck is not None:
+            raise ValueError('load_pose_net_checkpoint: use_head=False needs neck=None')
+        kept = OrderedDict((k, v) for k, v in state.items() if not k.startswith(NECK_PREFIXES))
+        ignored, state = len(state) - len(kept), kept
     # the model side, named as in the checkpoint (so messages show the file's own key names)
     model_state = OrderedDict((BACKBONE_PREFIX + k, v) for k, v in backbone.state_dict().items())
     if neck is not None:
@@ -210,4 +213,5 @@ def load_pose_net_checkpoint(backbone: nn.Module, neck: Optional[nn.Module], pat
         neck.load_state_dict(neck_state, strict=True)
         num_neck = len(neck_state)
     return dict(path=str(path), head_prefix=head_prefix,
-                num_backbone_tensors=len(state) - num_neck, num_neck_tensors=num_neck, meta=meta)
+                num_backbone_tensors=len(state) - num_neck, num_neck_tensors=num_neck,
+                num_head_tensors_ignored=ignored, meta=meta)
