@@ -66,8 +66,7 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
             cfg.optim_wrapper.dtype = args.amp_dtype
 
     if args.resume == 'auto':
-        cfg.resume = True
-        cfg.load_from = None
+        cfg.resume = True   # load_from is settled below, once --cfg-options are merged
     elif args.resume is not None:
         cfg.resume = True
         cfg.load_from = args.resume
@@ -79,6 +78,15 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     if args.cfg_options is not None:
         check_cfg_options(cfg, args.cfg_options)
         cfg.merge_from_dict(args.cfg_options)
+
+    if args.resume == 'auto':
+        from mmengine.runner.checkpoint import find_latest_checkpoint
+        if cfg.get('load_from') and find_latest_checkpoint(cfg.work_dir) is None:
+            # nothing to resume yet: a fine-tuning run starts from its load_from initialisation
+            # (mmpose's train.py drops load_from here, so the first run would train from scratch)
+            cfg.resume = False
+        else:
+            cfg.load_from = None   # mmengine resumes from work_dir's latest checkpoint
 
     if args.no_validate:
         cfg.val_cfg = None

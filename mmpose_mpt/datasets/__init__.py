@@ -4,5 +4,6 @@ from .amass_index import (AmassFileError, MoCapIndex, MoCapIndexError,  # noqa: 
 from .freihand_dataset import FreiHANDDataset, FreiHANDDatasetError  # noqa: F401
 from .mesh_image_dataset import MeshImageDataset, MeshImageDatasetError  # noqa: F401
 from .mocap_heatmap_dataset import MoCapHeatmapDataset  # noqa: F401
+from .samplers import ResumableMultiSourceSampler  # noqa: F401
 from .toy_images import make_toy_images  # noqa: F401
 from .toy_mocap import make_toy_mocap  # noqa: F401

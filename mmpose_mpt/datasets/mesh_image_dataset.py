@@ -40,6 +40,10 @@ class MeshImageDataset(BaseDataset):
         test_mode: mmengine's flag (no re-fetch on a None pipeline result).
         dataset_name: name in ``metainfo`` and every item; None = the annotation file's name.
         max_samples: keep only this many samples, evenly spaced (deterministic), after ``indices``.
+        sample_fraction: keep this fraction (0, 1] of the samples (``round``, at least 1), evenly
+            spaced like ``max_samples`` and before it (Fig. 4b's 0.1 / 1 / 10 % of Human3.6M): a
+            deterministic subset that covers the whole file (every subject / action of a video set),
+            where ``indices=n`` would keep its first n samples.
         indices: mmengine's subset: an int n = the first n samples, a sequence = those positions
             (both over the samples left after the skips).
         gendered: report each sample's gender from the file (False: 0 = neutral for all).
@@ -81,6 +85,7 @@ class MeshImageDataset(BaseDataset):
                  test_mode: bool = False,
                  dataset_name: Optional[str] = None,
                  max_samples: Optional[int] = None,
+                 sample_fraction: Optional[float] = None,
                  indices: Optional[Union[int, Sequence[int]]] = None,
                  gendered: bool = True,
                  bbox_scale: float = 1.0,
@@ -93,10 +98,13 @@ class MeshImageDataset(BaseDataset):
             raise MeshImageDatasetError('MeshImageDataset: ann_file is required')
         if max_samples is not None and int(max_samples) < 1:
             raise ValueError(f'max_samples must be >= 1 or None, got {max_samples}')
+        if sample_fraction is not None and not 0 < float(sample_fraction) <= 1:
+            raise ValueError(f'sample_fraction must be in (0, 1] or None, got {sample_fraction}')
         if not (np.isfinite(bbox_scale) and bbox_scale > 0):
             raise ValueError(f'bbox_scale must be > 0, got {bbox_scale}')
         self.dataset_name = dataset_name or osp.splitext(osp.basename(ann_file))[0]
         self.max_samples = None if max_samples is None else int(max_samples)
+        self.sample_fraction = None if sample_fraction is None else float(sample_fraction)
         self.gendered = bool(gendered)
         self.bbox_scale = float(bbox_scale)
         self.h36m_origin = h36m_origin
@@ -142,9 +150,12 @@ class MeshImageDataset(BaseDataset):
                   f'{len(ids)} of {total} samples kept; skipped: {detail}', logger='current')
         if self._indices is not None:
             ids = self._subset(ids, self._indices)
-        if self.max_samples is not None and self.max_samples < len(ids):
-            # evenly spaced, so a small subset still covers the whole file
-            ids = ids[np.unique(np.linspace(0, len(ids) - 1, self.max_samples).round().astype(np.int64))]
+        by_fraction = None if self.sample_fraction is None else \
+            max(1, int(round(self.sample_fraction * len(ids))))
+        for n in (by_fraction, self.max_samples):
+            if n is not None and n < len(ids):
+                # evenly spaced, so a small subset still covers the whole file
+                ids = ids[np.unique(np.linspace(0, len(ids) - 1, n).round().astype(np.int64))]
         self._ann, self._ids = ann, ids
         self._fully_initialized = True
 

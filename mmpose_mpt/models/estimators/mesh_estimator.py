@@ -42,7 +42,9 @@ class MeshEstimator(BaseModel):
             ``keypoint_head.*`` or 1.x ``backbone.*`` / ``head.*``; the head part goes to ``neck``,
             never to the MPT head) loaded strictly by :func:`load_pose_net_checkpoint` when the model
             is built and again after :meth:`init_weights` (mmengine's runner calls it before
-            training, which would otherwise overwrite the loaded weights).
+            training, which would otherwise overwrite the loaded weights). Without a ``neck`` (the
+            head reads the backbone's image features, Table 3b) only the checkpoint's backbone is
+            used; its pose head is left out.
         data_preprocessor: e.g. ``MoCapHeatmapPreprocessor``; must return ``targets`` for training.
     """
 
@@ -92,7 +94,8 @@ class MeshEstimator(BaseModel):
         if self.pose_net_checkpoint is None:
             return None
         from .pose_net_checkpoint import load_pose_net_checkpoint
-        return load_pose_net_checkpoint(self.backbone, self.neck, self.pose_net_checkpoint)
+        return load_pose_net_checkpoint(self.backbone, self.neck, self.pose_net_checkpoint,
+                                        use_head=self.neck is not None)
 
     def init_weights(self) -> None:
         """mmengine's initialisation, then the released pose-network weights again on top of it."""

@@ -163,8 +163,7 @@ def load_pose_net_checkpoint(backbone: nn.Module, neck: Optional[nn.Module], pat
 
     Returns:
         ``dict(path, head_prefix, num_backbone_tensors, num_neck_tensors, num_head_tensors_ignored,
-        meta)``; ``head_prefix`` is
-        the checkpoint's name of the neck part (None when it has none).
+        meta)``; ``head_prefix`` is the checkpoint's name of the neck part (None when it has none).
 
     Raises:
         CheckpointError: the file is missing or not a checkpoint ``torch.load(weights_only=True)``
