@@ -613,8 +613,20 @@ def check_initialisation(c: Config, model_state: dict, toy: dict) -> None:
             assert torch.equal(model_state[name], released[k]), name
 
 
-@pytest.mark.slow     # ~5 s each, ~70 s for all
-@pytest.mark.parametrize('name', FINETUNE_CONFIGS)
+# One run per kind of change (the suite stays under 10 minutes): the other configs differ from one of
+# these only in keys test_variants_change_only_what_their_name_says checks exactly (load_from, freeze_backbone, the data fraction,
+# the training sources), each of which one of these runs exercises.
+RUN_CONFIGS = ['finetune_mixed', 'finetune_mixed_frozen-backbone', 'finetune_mixed_image-features',
+               'finetune_mixed_simplebaseline', 'finetune_mixed_112px', 'finetune_h36m_no-pretrain',
+               'finetune_h36m_1pct-data', 'finetune_3dpw']
+
+
+def test_run_configs_cover_every_kind_of_change():
+    assert set(RUN_CONFIGS) <= set(FINETUNE_CONFIGS)
+
+
+@pytest.mark.slow     # ~5 s each
+@pytest.mark.parametrize('name', RUN_CONFIGS)
 def test_every_config_trains_on_toy_files(name, toy, probe_dir, train_tool, tmp_path, monkeypatch):
     """Each config, with a tiny head / pose network and the toy files in place of its data and
     checkpoints, trains an epoch through tools/train.py and validates; training starts from the

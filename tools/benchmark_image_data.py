@@ -190,7 +190,7 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
         loader_ms_per_sample={k: round(v, 3) for k, v in loader.items()},
         step_ms_per_sample={k: round(v, 1) for k, v in step.items()},
         workers=args.workers, loader_samples_per_s=round(loader_rate, 1),
-        train_samples_per_s=round(train_rate, 2), inference_samples_per_s=round(infer_rate, 2),
+        train_samples_per_s=float(f'{train_rate:.4g}'), inference_samples_per_s=float(f'{infer_rate:.4g}'),
         workers_needed_train=math.ceil(train_rate * loader['total'] / 1000),
         workers_needed_inference=math.ceil(infer_rate * loader['total'] / 1000),
         ratio=round(loader_rate / train_rate, 2))
