@@ -162,6 +162,7 @@ def test_benchmark_image_data_smoke(toy_data_root, capsys):
     assert out[-1] == f'ratio: {r["ratio"]:.2f}'
     loader = r['loader_ms_per_sample']
     assert set(loader) == {'dataset', 'LoadMeshImage', 'MeshImageCrop', 'PackMeshInputs', 'total'}
+    assert {'cv2', 'PIL'} <= set(r['decode_ms_per_image']) and min(r['decode_ms_per_image'].values()) > 0
     assert abs(loader['total'] - sum(v for k, v in loader.items() if k != 'total')) < 0.01
     assert r['loader_samples_per_s'] == pytest.approx(2 * 1000 / loader['total'], rel=0.01)
     assert r['ratio'] == pytest.approx(r['loader_samples_per_s'] / r['train_samples_per_s'], rel=0.02)

@@ -77,6 +77,20 @@ def test_dist_train_honours_multi_node_variables(tmp_path):
         assert piece in out, piece
 
 
+def test_slurm_train_passes_mmposes_arguments_to_srun(tmp_path):
+    """slurm_train.sh PARTITION JOB CONFIG WORK_DIR: srun with mmpose's task layout, train.py with
+    --launcher slurm (checked with a fake srun)."""
+    fake = tmp_path / 'srun'
+    fake.write_text('#!/usr/bin/env bash\necho "$@"\n')
+    fake.chmod(0o755)
+    env = {'PATH': f'{tmp_path}:/usr/bin:/bin', 'GPUS': '16', 'GPUS_PER_NODE': '8', 'PYTHON': 'py'}
+    out = subprocess.run(['bash', 'tools/slurm_train.sh', 'part', 'job', 'cfg.py', 'wd', '--amp'],
+                         cwd=REPO, env=env, capture_output=True, text=True, check=True).stdout
+    for piece in ('-p part', '--job-name=job', '--gres=gpu:8', '--ntasks=16', '--ntasks-per-node=8',
+                  'train.py cfg.py --work-dir=wd --launcher=slurm --amp'):
+        assert piece in out, piece
+
+
 def test_deepspeed_config_says_clearly_when_deepspeed_is_missing():
     import importlib.util
     if importlib.util.find_spec('deepspeed') is not None:

@@ -10,7 +10,8 @@ JPEGs, generated into a temporary directory when ``--images`` is not given) read
 
 * **loader**: one data-loader worker's cost per sample = dataset access + ``LoadMeshImage`` (decode) +
   ``MeshImageCrop`` (METRO crop, train augmentation) + ``PackMeshInputs``, timed per transform in this
-  process over ``--samples`` samples (after a warm-up pass);
+  process over ``--samples`` samples (after a warm-up pass); and the JPEG decode alone with every
+  decoder installed here (OpenCV, which LoadMeshImage uses; Pillow; PyTurboJPEG / simplejpeg if present);
 * **model**: the fine-tuning step per sample on ``--device``: ``MeshImagePreprocessor`` (normalisation,
   GT meshes) + pose network (the config's HigherHRNet-w48 / SimpleBaseline-R101, or a tiny HRNet) +
   the paper-size MPT head + MPTLoss, forward + backward + Adam step; and the inference step
@@ -102,6 +103,51 @@ def time_loader(dataset, num: int) -> Dict[str, float]:
 SMALL_HEAD = dict(hidden_dims=(32, 16, 8), num_layers=1, num_heads=2)   # --small: quick checks only
 
 
+def time_decoders(dataset, num: int) -> Dict[str, float]:
+    """ms per JPEG (the dataset's own bytes) for each decoder installed here, to 3-channel BGR.
+
+    OpenCV (what LoadMeshImage uses) and Pillow always; PyTurboJPEG / simplejpeg when installed.
+    """
+    import io
+
+    import cv2
+    import numpy as np
+    blobs = []
+    for i in range(min(num, len(dataset))):
+        info = dataset.get_data_info(i)
+        data = info.get('img_bytes')
+        if data is None:
+            with open(info['img_path'], 'rb') as fh:
+                data = fh.read()
+        blobs.append(data)
+    decoders = {'cv2': lambda b: cv2.imdecode(np.frombuffer(b, np.uint8), cv2.IMREAD_COLOR)}
+    try:
+        from PIL import Image
+        decoders['PIL'] = lambda b: np.asarray(Image.open(io.BytesIO(b)).convert('RGB'))[..., ::-1]
+    except ImportError:
+        pass
+    try:
+        from turbojpeg import TurboJPEG
+        tj = TurboJPEG()
+        decoders['turbojpeg'] = tj.decode
+    except Exception:  # noqa: BLE001 - not installed / no libturbojpeg
+        pass
+    try:
+        import simplejpeg
+        decoders['simplejpeg'] = lambda b: simplejpeg.decode_jpeg(b, colorspace='BGR')
+    except ImportError:
+        pass
+    out = {}
+    for name, fn in decoders.items():
+        for b in blobs[:2]:
+            fn(b)   # warm-up
+        t0 = time.perf_counter()
+        for b in blobs:
+            fn(b)
+        out[name] = round(1000 * (time.perf_counter() - t0) / len(blobs), 3)
+    return out
+
+
 def build_model(pose_net: str, bm: str, device: torch.device, small: bool = False):
     import mmpose_mpt  # noqa: F401
     from mmengine.config import Config
@@ -175,6 +221,7 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
                                       ann_file=osp.join(images, 'tsv', 'test.yaml'),
                                       pipeline=pipe))
         loader = time_loader(dataset, args.samples)
+        decoders = time_decoders(dataset, args.samples)
         model = build_model(args.pose_net, bm, device, args.small)
         batch = pseudo_collate([dataset[i % len(dataset)] for i in range(args.batch_size)])
         step = time_model(model, batch, args.iters, device)
@@ -188,6 +235,7 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
         device=str(device), pose_net=args.pose_net, batch_size=args.batch_size,
         images=f'{len(dataset)} toy JPEGs (TSV)',
         loader_ms_per_sample={k: round(v, 3) for k, v in loader.items()},
+        decode_ms_per_image=decoders,
         step_ms_per_sample={k: round(v, 1) for k, v in step.items()},
         workers=args.workers, loader_samples_per_s=round(loader_rate, 1),
         train_samples_per_s=float(f'{train_rate:.4g}'), inference_samples_per_s=float(f'{infer_rate:.4g}'),
@@ -227,6 +275,8 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, object]:
           f'batch {r["batch_size"]}; {r["images"]}')
     print('loader, one worker, ms per sample: ' + ', '.join(
         f'{k} {v:.2f}' for k, v in r['loader_ms_per_sample'].items()))
+    print('JPEG decode, ms per image: ' + ', '.join(
+        f'{k} {v:.3f}' for k, v in r['decode_ms_per_image'].items()))
     print(f'model, ms per sample: training step {r["step_ms_per_sample"]["train"]:.1f}, '
           f'inference {r["step_ms_per_sample"]["inference"]:.1f}')
     print(f'loader with {r["workers"]} workers: {r["loader_samples_per_s"]:.1f} samples/s; model: '
