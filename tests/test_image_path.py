@@ -147,3 +147,20 @@ def test_wo_finetune_toy_refuses_a_checkpoint_of_another_head(toy_data_root, toy
     assert proc.returncode != 0
     err = proc.stderr.strip().splitlines()
     assert 'Traceback' not in proc.stderr and 'does not fit the model' in err[-1]
+
+
+def test_visualize_pose_feature_maps(toy_data_root, toy_images, pretrained_head, tmp_path, capsys):
+    """tools/visualize_pose_feature_maps.py: one row (crop | mesh | 17 maps) per checkpoint."""
+    import cv2
+    sys.path.insert(0, osp.join(REPO, 'tools'))
+    import visualize_pose_feature_maps as vis
+    opts = dict(_paths(toy_data_root), **TINY_HEAD)
+    opts['test_dataloader.dataset.ann_file'] = osp.join(toy_images, 'tsv', 'test.yaml')
+    out = str(tmp_path / 'maps.png')
+    args = [CONFIG, pretrained_head, pretrained_head, '--index', '1', '--out', out, '--cfg-options',
+            *cfg_options_args(opts)]
+    assert vis.main(args) == 0
+    img = cv2.imread(out)
+    assert img.shape == (2 * 224, 2 * 224 + 9 * 112, 3)
+    assert np.array_equal(img[:224], img[224:])            # the same checkpoint twice: equal rows
+    assert 'wrote' in capsys.readouterr().out
