@@ -141,31 +141,63 @@ def evaluate(runner, pipeline=None) -> dict:
     return {k: round(float(v), 2) for k, v in evaluator.evaluate(len(loader.dataset)).items()}
 
 
-def render_predictions(runner, out_file: str, num: int = 4) -> None:
-    """Predicted (left) vs ground-truth (right) meshes of held-out samples, in the camera's view."""
+def pick_render_samples(dataset, num: int) -> list:
+    """Validation items to render: one sequence per kind of motion first (the kind is the file name
+    without its take number: ``squat_05_poses`` -> ``squat``), then further sequences, ``num`` in all; of
+    each sequence its most articulated mesh (largest body-pose rotation: the deepest squat, the highest
+    arm); the virtual camera cycles from row to row."""
+    views = max(1, int(getattr(dataset, 'num_views', 1)))
+    infos = dataset.get_data_infos(range(0, len(dataset), views))          # one per mesh, view 0
+    best = {}                                                               # seq -> (bend, mesh slot)
+    for slot, info in enumerate(infos):
+        bend = float(np.square(np.asarray(info['smpl_pose'])[3:]).sum())
+        if bend > best.get(info['seq_name'], (-1.0, 0))[0]:
+            best[info['seq_name']] = (bend, slot)
+    kinds = {}
+    for seq in best:   # insertion order = index order
+        kind = osp.basename(seq).replace('_poses', '').rstrip('0123456789').rstrip('_')
+        kinds.setdefault(kind, []).append(seq)
+    order = [seqs[0] for seqs in kinds.values()] + [s for seqs in kinds.values() for s in seqs[1:]]
+    return [best[seq][1] * views + k % views for k, seq in enumerate(order[:num])]
+
+
+def render_predictions(runner, out_file: str, num: int = 5) -> None:
+    """Predicted vs ground-truth meshes of ``num`` held-out samples (:func:`pick_render_samples`: other
+    sequences, motions and bodies), each in the virtual camera's view and seen from its side."""
     from mmpose_mpt.visualization import render_mesh
     model = runner.model
     model.eval()
-    batch = next(iter(runner.val_dataloader))
-    batch = {k: v[:num] for k, v in batch.items()}
+    loader = runner.val_dataloader
+    picks = pick_render_samples(loader.dataset, num)
+    batch = loader.collate_fn([loader.dataset[i] for i in picks])
     with torch.no_grad():
         data = model.data_preprocessor(batch, False)
         samples = model(**data, mode='predict')
     faces = model.data_preprocessor.body_models[0].faces
-    tiles = []
+    side = np.array([[0., 0., -1.], [0., 1., 0.], [1., 0., 0.]])   # camera frame seen from its right
+    rows = []
     for ds in samples:
-        gt, pred = ds.gt_instances.vertices[0], ds.pred_instances.vertices[0]
-        # Camera frame (x right, y down): orthographic view framed on the ground truth.
-        lo, hi = gt[:, :2].min(0), gt[:, :2].max(0)
-        s = 0.8 * 300 / (hi - lo).max()
-        so = np.array([s, 150 - s * (lo[0] + hi[0]) / 2, 150 - s * (lo[1] + hi[1]) / 2])
-        pair = [render_mesh(v, faces, size=(300, 300), rotation=np.eye(3), scale_offset=so,
-                            color=col) for v, col in ((pred, (120, 180, 240)), (gt, (150, 200, 150)))]
-        tiles.append(np.concatenate(pair, axis=1))
-    grid = np.concatenate(tiles, axis=0)
-    cv2.putText(grid, 'prediction | ground truth (held-out toy motion)', (8, 20),
-                cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
-    cv2.imwrite(out_file, grid)
+        gt, p = ds.gt_instances.vertices[0], ds.pred_instances
+        pred = p.vertices[0] - p.vertex_root[0] if 'vertex_root' in p else p.vertices[0]
+        tiles = []
+        for rot in (np.eye(3), side):
+            # orthographic, camera frame (x right, y down), framed on the ground truth
+            g = gt @ rot.T
+            lo, hi = g[:, :2].min(0), g[:, :2].max(0)
+            s = 0.8 * 240 / (hi - lo).max()
+            so = np.array([s, 120 - s * (lo[0] + hi[0]) / 2, 120 - s * (lo[1] + hi[1]) / 2])
+            tiles += [render_mesh(v, faces, size=(240, 240), rotation=rot, scale_offset=so, color=col)
+                      for v, col in ((pred, (120, 180, 240)), (gt, (150, 200, 150)))]
+        row = np.concatenate(tiles, axis=1)
+        label = str(ds.metainfo.get('seq_name', '')).split('/')[-1].replace('_poses', '')
+        cv2.putText(row, f'{label}  view {ds.metainfo.get("view_index", "?")}', (6, 234),
+                    cv2.FONT_HERSHEY_SIMPLEX, 0.45, (60, 60, 60), 1, cv2.LINE_AA)
+        rows.append(row)
+    grid = np.concatenate(rows, axis=0)
+    header = np.full((26, grid.shape[1], 3), 255, np.uint8)
+    for k, text in enumerate(('prediction', 'ground truth', 'prediction (side)', 'ground truth (side)')):
+        cv2.putText(header, text, (8 + 240 * k, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.imwrite(out_file, np.concatenate([header, grid], axis=0))
 
 
 def pretrain_and_evaluate(config: str, data_root: str, work_dir: str,
