@@ -60,26 +60,24 @@ def run_tool(main: Callable[[], Any], prog: Optional[str] = None) -> int:
     return 0 if rc is None else int(rc)
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1."""
+def _int_at_least(text: str, low: int) -> int:
     try:
         v = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f'{text!r} is not an integer') from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f'must be >= 1, got {v}')
+    if v < low:
+        raise argparse.ArgumentTypeError(f'must be >= {low}, got {v}')
     return v
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    return _int_at_least(text, 1)
 
 
 def non_negative_int(text: str) -> int:
     """argparse type: an integer >= 0."""
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'{text!r} is not an integer') from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f'must be >= 0, got {v}')
-    return v
+    return _int_at_least(text, 0)
 
 
 def check_device(device: str) -> str:
