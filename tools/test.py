@@ -1,6 +1,7 @@
 """Evaluate an MPT model (mmpose's tools/test.py usage).
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out results.json] [--cfg-options ...]
+    python tools/test.py configs/mpt/hand/test_freihand.py CHECKPOINT --freihand-pred pred.json
     tools/dist_test.sh CONFIG CHECKPOINT GPUS [same args]
 """
 import argparse
@@ -23,6 +24,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--work-dir', help='the directory to save evaluation results')
     parser.add_argument('--out', help='the file to save metric results (.json)')
     parser.add_argument('--dump', help='dump predictions to a pickle file for offline evaluation')
+    parser.add_argument('--freihand-pred', metavar='PRED_JSON',
+                        help='also write the FreiHAND Codalab submission ([xyz list, verts list], metres, '
+                             'evaluation order) of the test set to this .json')
     parser.add_argument(
         '--cfg-options', nargs='+', action=CfgOptionsAction,
         help='override settings in the config, key=value pairs (xxx=yyy format)')
@@ -32,6 +36,8 @@ def parse_args() -> argparse.Namespace:
     args = parser.parse_args()
     if args.dump is not None and not args.dump.endswith(('.pkl', '.pickle')):
         parser.error(f'--dump {args.dump}: the dump file must end in .pkl or .pickle')
+    if args.freihand_pred is not None and not args.freihand_pred.endswith('.json'):
+        parser.error(f'--freihand-pred {args.freihand_pred}: the submission file must end in .json')
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args
@@ -50,6 +56,10 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
             cfg.test_evaluator = [*cfg.test_evaluator, dump_metric]
         else:
             cfg.test_evaluator = [cfg.test_evaluator, dump_metric]
+    if getattr(args, 'freihand_pred', None) is not None:
+        pred_metric = dict(type='FreiHANDPredDump', out_file=args.freihand_pred)
+        evaluators = cfg.test_evaluator if isinstance(cfg.test_evaluator, (list, tuple)) else [cfg.test_evaluator]
+        cfg.test_evaluator = [*evaluators, pred_metric]
     if args.cfg_options is not None:
         check_cfg_options(cfg, args.cfg_options)
         cfg.merge_from_dict(args.cfg_options)
@@ -68,7 +78,7 @@ def main() -> None:
 
     # the files first: a wrong path must not wait for the model and the data to be built
     check_checkpoint_file(args.checkpoint)
-    for path in (args.out, args.dump):
+    for path in (args.out, args.dump, args.freihand_pred):
         if path is not None:
             check_output_file(path)
     cfg = adapt_cfg_to_device(merge_args(Config.fromfile(args.config), args))

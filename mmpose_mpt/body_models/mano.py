@@ -150,3 +150,81 @@ class MANO(_LBSBodyModel):
                                 vertices[..., self.fingertip_vertex_ids, :]], -2)
             return mano21[..., list(MANO21_TO_OPENPOSE), :]
         return self.regress(vertices_or_output, 'openpose')
+
+    def joint_regressor21(self) -> np.ndarray:
+        """(21, V) float64 dense regressor in FreiHAND order: MANO's ``J_regressor`` rows (16, applied to
+        the posed mesh) + one-hot rows at ``fingertip_vertex_ids``, reordered by ``MANO21_TO_OPENPOSE``
+        (the matrix METRO's ``_mano.py`` builds, with this model's tip ids), so that
+        ``joint_regressor21() @ vertices == joints21(vertices)``."""
+        reg = self.body.J_regressor.detach().double().cpu().numpy()
+        tips = np.zeros((5, self.num_vertices))
+        tips[np.arange(5), self.fingertip_vertex_ids.cpu().numpy()] = 1.0
+        return np.concatenate([reg, tips])[list(MANO21_TO_OPENPOSE)]
+
+
+# METRO's 778 -> 195 MANO vertex selection: the rows of ``D[0]`` of metro/modeling/data/mano_downsampling.npz
+# (microsoft/MeshTransformer cefc4af5; one 1.0 per row; same blob in MeshGraphormer), read in
+# ../shared/research/hand.md sec. 3.
+METRO_MANO_195_VERTEX_IDS = (
+    5, 8, 10, 11, 12, 15, 19, 20, 24, 28, 30, 32, 33, 37, 39, 41, 45, 48, 49, 52, 53, 54, 55, 58, 59, 61, 62,
+    76, 83, 85, 91, 98, 102, 105, 106, 110, 114, 115, 124, 137, 148, 150, 154, 159, 160, 161, 162, 166, 170,
+    173, 186, 187, 189, 190, 192, 199, 201, 209, 211, 212, 213, 224, 225, 230, 235, 236, 240, 243, 247, 248,
+    250, 251, 254, 258, 262, 263, 267, 268, 269, 270, 274, 276, 277, 289, 290, 298, 303, 305, 309, 316, 317,
+    318, 320, 323, 332, 338, 350, 354, 359, 362, 365, 366, 370, 373, 376, 377, 380, 389, 394, 409, 411, 413,
+    416, 420, 423, 424, 429, 436, 439, 451, 452, 453, 460, 462, 463, 470, 471, 474, 478, 486, 487, 491, 499,
+    518, 526, 531, 537, 540, 544, 548, 554, 560, 561, 563, 570, 571, 573, 576, 579, 587, 589, 594, 596, 609,
+    615, 617, 624, 629, 640, 641, 643, 648, 657, 658, 664, 665, 677, 678, 681, 690, 692, 698, 699, 700, 701,
+    703, 705, 714, 718, 724, 728, 731, 735, 736, 738, 739, 744, 746, 750, 751, 756, 759, 761, 770, 775)
+
+
+def build_selection_sampling(vertices: np.ndarray, faces: np.ndarray,
+                             keep: Sequence[int] = METRO_MANO_195_VERTEX_IDS) -> Dict[str, list]:
+    """A one-level mesh sampling (the :func:`~mmpose_mpt.body_models.build_mesh_sampling` dict) that
+    keeps the given vertex subset, e.g. METRO's 195 MANO vertices.
+
+    ``D`` is the 0/1 selection of ``keep`` (METRO's ``D[0]`` exactly, for the real MANO). ``U`` is
+    rebuilt here (METRO's released ``U`` is not derivable from the ids): every vertex joins the region
+    of its nearest kept vertex along the mesh edges (multi-source Dijkstra), triangles whose corners lie
+    in three different regions form the coarse mesh, and each vertex gets the barycentric coordinates
+    of its closest point on that coarse mesh (as for the decimated levels); kept vertices map to
+    themselves.
+
+    Args:
+        vertices: (V, 3) template (metres); faces: (F, 3) int; keep: distinct ids in [0, V).
+
+    Returns:
+        dict(D=[csr (n, V)], U=[csr (V, n)], F=[faces, coarse faces (F', 3)], num_vertices=[V, n],
+        vertices=[vertices, vertices[keep]]).
+    """
+    import scipy.sparse as sp
+    from scipy.sparse.csgraph import dijkstra
+
+    from .mesh_sampler import _upsampling_matrix
+    vertices = np.asarray(vertices, np.float64)
+    faces = np.asarray(faces, np.int64)
+    keep = np.asarray(keep, np.int64)
+    num_v, n = len(vertices), len(keep)
+    if keep.ndim != 1 or n < 4 or len(np.unique(keep)) != n or keep.min() < 0 or keep.max() >= num_v:
+        raise ValueError(f'keep must be >= 4 distinct vertex ids in [0, {num_v}), got {n} ids '
+                         f'(range {keep.min() if n else None}..{keep.max() if n else None})')
+    e = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
+    w = np.linalg.norm(vertices[e[:, 0]] - vertices[e[:, 1]], axis=1)
+    graph = sp.coo_matrix((np.r_[w, w], (np.r_[e[:, 0], e[:, 1]], np.r_[e[:, 1], e[:, 0]])),
+                          shape=(num_v, num_v)).tocsr()
+    _, _, source = dijkstra(graph, directed=False, indices=keep, min_only=True, return_predecessors=True)
+    region = np.full(num_v, -1, np.int64)
+    reach = source >= 0
+    slot = np.full(num_v, -1, np.int64)
+    slot[keep] = np.arange(n)
+    region[reach] = slot[source[reach]]
+    if (~reach).any():   # parts of the mesh not connected to any kept vertex: nearest in space
+        from scipy.spatial import cKDTree
+        region[~reach] = cKDTree(vertices[keep]).query(vertices[~reach])[1]
+    f = region[faces]
+    f = f[(f[:, 0] != f[:, 1]) & (f[:, 1] != f[:, 2]) & (f[:, 0] != f[:, 2])]
+    _, first = np.unique(np.sort(f, axis=1), axis=0, return_index=True)
+    coarse_faces = f[np.sort(first)]
+    d = sp.csr_matrix((np.ones(n), (np.arange(n), keep)), shape=(n, num_v))
+    u = _upsampling_matrix(vertices, vertices[keep], coarse_faces, keep)
+    return dict(D=[d], U=[u], F=[faces, coarse_faces], num_vertices=[num_v, n],
+                vertices=[vertices, vertices[keep]])

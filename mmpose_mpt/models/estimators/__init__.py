@@ -1,3 +1,4 @@
+from .hand_mesh_estimator import HandMeshEstimator
 from .mesh_estimator import MeshEstimator
 
-__all__ = ['MeshEstimator']
+__all__ = ['HandMeshEstimator', 'MeshEstimator']

@@ -1,3 +1,4 @@
 from .ae_higher_resolution_neck import AEHigherResolutionNeck
+from .concat_heatmap_head import ConcatHeatmapHead
 
-__all__ = ['AEHigherResolutionNeck']
+__all__ = ['ConcatHeatmapHead', 'AEHigherResolutionNeck']
