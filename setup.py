@@ -34,6 +34,13 @@ setup(
     # torch, mmcv (built from source), mmpose and mmdet (--no-deps) are installed by tools/setup_env.sh;
     # listing them here would make pip pull CUDA torch, torchvision and chumpy.
     install_requires=[r for r in read_requirements('runtime.txt')],
-    extras_require={'tests': read_requirements('tests.txt')},
+    extras_require={
+        'tests': read_requirements('tests.txt'),
+        'onnx': read_requirements('onnx.txt'),
+        # through pip extras pyrender keeps its own PyOpenGL==3.1.0 pin: fine for EGL; OSMesa needs
+        # tools/setup_env.sh (PyOpenGL 3.1.7 + pyrender --no-deps)
+        'render': read_requirements('render_nodeps.txt') +
+        [r for r in read_requirements('render.txt') if not r.lower().startswith('pyopengl')],
+    },
     zip_safe=False,
 )

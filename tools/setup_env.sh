@@ -42,6 +42,8 @@ STAMP="$REPO/.env_stamp"
 FINGERPRINT=$(cat "$REPO"/requirements/*.txt "$REPO/setup.py" "$0" | sha1sum | cut -c1-16)-$("$PY" -c 'import sys; print(sys.version_info[:2])' | tr -d ' ')
 if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$FINGERPRINT" ]] && "$PY" - <<'EOF' 2>/dev/null
 import mmcv, mmcv.ops, mmengine, mmpose, mmdet, smplx, torch, mmpose_mpt  # noqa: F401
+import onnx, onnxruntime, onnxscript, trimesh, importlib.util  # noqa: F401
+assert importlib.util.find_spec('pyrender')  # not imported: that would bind a GL platform
 assert mmcv.__version__ == '2.1.0'
 EOF
 then
@@ -78,8 +80,11 @@ if ! "$PY" -c 'import mmcv, mmcv.ops; assert mmcv.__version__ == "2.1.0"' 2>/dev
 fi
 
 # 3. OpenMMLab packages and the plugin's own dependencies.
-"${PIP[@]}" -r "$REPO/requirements/runtime.txt" -r "$REPO/requirements/tests.txt"
+"${PIP[@]}" -r "$REPO/requirements/runtime.txt" -r "$REPO/requirements/tests.txt" \
+    -r "$REPO/requirements/render.txt" -r "$REPO/requirements/onnx.txt"
 "${PIP[@]}" --no-deps -r "$REPO/requirements/openmmlab.txt"
+# pyrender without its PyOpenGL==3.1.0 pin (render.txt installs the PyOpenGL that OSMesa needs)
+"${PIP[@]}" --no-deps -r "$REPO/requirements/render_nodeps.txt"
 "${PIP[@]}" --no-deps --no-build-isolation -e "$REPO"
 
 if "$PY" -c 'import torchvision' 2>/dev/null; then
