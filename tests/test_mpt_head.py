@@ -273,6 +273,59 @@ def test_upsampling_init_from_a_mesh_sampling_file(tmp_path):
         MPTHead(**dict(SMALL, num_vertices=(5, 12, 24), upsampling_init=path))
 
 
+def test_smooth_vertex_queries_follow_the_coarse_mesh(tmp_path):
+    """smooth_vertex_queries: neighbouring coarse vertices start with similar codes (unit variance kept),
+    distant ones stay distinct; i.i.d. codes otherwise; it needs the coarse faces of upsampling_init."""
+    from mmpose_mpt.body_models.mesh_sampler import save_mesh_sampling
+    rng = np.random.default_rng(0)
+    n = 40                                                            # a strip of triangles 0-1-2, 1-2-3, ...
+    faces = np.array([[i, i + 1, i + 2] for i in range(n - 2)])
+    eye = lambda a, b: np.eye(a, b)                                   # noqa: E731
+    sampling = dict(D=[eye(n, 2 * n)], U=[eye(2 * n, n)], num_vertices=[2 * n, n],
+                    F=[rng.integers(0, 2 * n, (10, 3)), faces])
+    path = str(tmp_path / 'mesh_downsampling.npz')
+    save_mesh_sampling(path, sampling)
+    cfg = dict(SMALL, num_vertices=(n, 2 * n), hidden_dims=(64, 16, 8), upsampling_init=path)
+
+    def neighbour_and_far_cos(head):
+        q = head.vertex_queries[0].detach()
+        cos = torch.nn.functional.cosine_similarity
+        return cos(q[:-1], q[1:]).mean().item(), cos(q[:10], q[-10:]).abs().mean().item()
+
+    torch.manual_seed(0)
+    near, far = neighbour_and_far_cos(MPTHead(**cfg))
+    assert abs(near) < 0.2
+    torch.manual_seed(0)
+    head = MPTHead(**dict(cfg, smooth_vertex_queries=3))
+    near, far = neighbour_and_far_cos(head)
+    assert near > 0.7 and far < 0.35
+    q = head.vertex_queries[0].detach()
+    assert torch.allclose(q.std(0), torch.ones(q.shape[1]), atol=1e-3)
+    with pytest.raises(ValueError, match='upsampling_init'):
+        MPTHead(**dict(SMALL, smooth_vertex_queries=3))
+    with pytest.raises(ValueError, match='>= 0'):
+        MPTHead(**dict(cfg, smooth_vertex_queries=-1))
+
+
+def test_frozen_upsampling_keeps_its_initialisation(tmp_path):
+    """learn_upsampling=False: same state dict, the barycentric U matrices get no gradient."""
+    from mmpose_mpt.body_models.mesh_sampler import save_mesh_sampling
+    rng = np.random.default_rng(0)
+    u = [rng.random((24, 12)), rng.random((12, 6))]
+    sampling = dict(D=[rng.random((12, 24)), rng.random((6, 12))], U=[m / m.sum(1, keepdims=True) for m in u],
+                    num_vertices=[24, 12, 6])
+    path = str(tmp_path / 'mesh_downsampling.npz')
+    save_mesh_sampling(path, sampling)
+    learned = MPTHead(**dict(SMALL, upsampling_init=path))
+    frozen = MPTHead(**dict(SMALL, upsampling_init=path, learn_upsampling=False))
+    assert frozen.state_dict().keys() == learned.state_dict().keys()
+    frozen(torch.rand(2, 5, 16, 16))['vertices'].square().sum().backward()
+    assert all(p.grad is None and not p.requires_grad for p in frozen.upsampling.parameters())
+    assert frozen.vertex_queries.grad is not None
+    with pytest.raises(ValueError, match='upsampling_init'):
+        MPTHead(**dict(SMALL, learn_upsampling=False))
+
+
 def test_overfits_a_tiny_batch():
     """The head fits 4 samples far better than the best input-independent guess (their mean)."""
     torch.manual_seed(0)

@@ -259,3 +259,31 @@ def test_cli_and_errors(toy_set, tmp_path, capsys):
         assert msg in err and len(err.splitlines()) == 1, err
     with pytest.raises(ValueError, match='integer >= 1'):
         make_toy_images(str(tmp_path / 'y'), toy_set['bm'], splits={'train': 0})
+
+
+def test_coco_keypoints_read_by_mmpose(toy_set):
+    """The COCO person-keypoints file is what mmpose's own CocoDataset reads: the 17 COCO joints of the
+    J24 labels (mmpose's order), visibility 2 / 0, the label box, relative image paths."""
+    from mmengine.registry import init_default_scope
+    from mmpose.registry import DATASETS
+
+    from mmpose_mpt.body_models.j24 import COCO17_TO_J24
+    init_default_scope('mmpose')
+    out = toy_set['out']
+    for split, n in SPLITS.items():
+        spin = _spin(toy_set, split)
+        ds = DATASETS.build(dict(type='CocoDataset', data_root=out, data_mode='topdown',
+                                 ann_file=f'coco/person_keypoints_{split}.json', data_prefix=dict(img=''),
+                                 pipeline=[], test_mode=True))
+        assert len(ds) == n
+        for i in range(n):
+            info = ds.get_data_info(i)
+            assert info['img_path'] == osp.join(out, str(spin['imgname'][i]))
+            coco = spin['part'][i][COCO17_TO_J24]
+            vis = coco[:, 2] > 0
+            np.testing.assert_allclose(info['keypoints'][0][vis], coco[vis, :2], atol=0.01)
+            np.testing.assert_array_equal(info['keypoints_visible'][0], vis.astype(np.float32))
+            c, half = spin['center'][i], 100 * spin['scale'][i]
+            x0, y0 = np.clip(c - half, 0, SIZE)
+            x1, y1 = np.clip(c + half, 0, SIZE)
+            np.testing.assert_allclose(info['bbox'][0], [x0, y0, x1, y1], atol=0.02)

@@ -1,22 +1,22 @@
 # End-to-end fine-tuning of the embedded default (Sec. 3.3 on rendered toy images): the toy-pre-trained
-# MPT head (configs/mpt/pretrain_toy.py) + the small pose network of test_wo_finetune_toy.py, trained
-# together on the toy images' train split (METRO TSV, METRO / SPIN augmentation) with the pre-training
-# losses, evaluated on the held-out test split. The pose network starts from random weights (no COCO
-# network on these machines), so fine-tuning has to teach it the pose maps.
+# MPT head (load_from, configs/mpt/pretrain_toy.py) + the toy 2D pose network (model.pose_net_checkpoint,
+# configs/mpt/pose_net_toy.py), trained together on the toy images' train split (METRO TSV, METRO / SPIN
+# augmentation) with the pre-training losses, evaluated on the held-out test split.
 #
-#   python tools/make_toy_images.py data/toy/images --body-model-dir data/toy/body_models
 #   python tools/train.py configs/mpt/finetune_toy.py \
-#       --cfg-options load_from=work_dirs/quickstart/pretrain_toy/epoch_2.pth
+#       --cfg-options load_from=work_dirs/pretrain_toy/epoch_4.pth \
+#       model.pose_net_checkpoint=work_dirs/pose_net_toy/epoch_20.pth
 _base_ = ['./test_wo_finetune_toy.py']
 
-max_epochs = 8
+max_epochs = 6
 batch_size = 16
 model = dict(freeze_backbone=False)
-# the pre-trained head from load_from; the pose network has no pre-trained weights to load
+# the pre-trained head from load_from (which holds no pose network); the pose network from
+# model.pose_net_checkpoint
 load_partial = ['backbone.*', 'neck.*']
 
 train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=max_epochs)
-optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='Adam', lr=1e-3))
+optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='Adam', lr=5e-4))
 param_scheduler = [
     dict(type='ShortEpochLinearLR', start_factor=1e-3, end_factor=1.0, by_epoch=True, begin=0,
          end=max_epochs * 0.1, convert_to_iter_based=True),

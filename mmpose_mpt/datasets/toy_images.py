@@ -16,6 +16,8 @@ Layout under ``out_dir`` (image paths relative to ``out_dir``, the image prefix)
 * ``spin/<split>.npz`` (SPIN), ``humandata/<split>.npz`` (mmhuman3d HumanData), ``tsv/<split>.yaml`` +
   ``tsv/<split>.{img,label,hw,linelist}.tsv`` (METRO, the same JPEG bytes inside), written by
   :mod:`mmpose_mpt.datasets.formats`;
+* ``coco/person_keypoints_<split>.json``: the 2D labels in COCO's person-keypoints layout (for training
+  a 2D pose network with mmpose's own ``CocoDataset``, the toy stand-in for a COCO-trained one);
 * ``scenes/<split>.npz``: what else renders each image (camera, placement, scene seed), see
   :func:`make_toy_images`;
 * ``toy_images.json``: the manifest, written last: its presence (with the same settings) marks a
@@ -55,7 +57,7 @@ __all__ = ['TOY_IMAGES_VERSION', 'TOY_IMAGE_FORMATS', 'J24_SKELETON', 'ToyImages
            'render_toy_background', 'render_toy_image', 'scene_of', 'visible_faces', 'draw_contact_sheet']
 
 TOY_IMAGES_VERSION = 'mmpose-mpt-toy-images-1'  # bump when the rendering changes: older sets are remade
-TOY_IMAGE_FORMATS = ('tsv', 'spin', 'humandata')
+TOY_IMAGE_FORMATS = ('tsv', 'spin', 'humandata', 'coco')
 MANIFEST_NAME = 'toy_images.json'
 HELD_OUT_DATASET = 'ToyVal'
 assert HELD_OUT_DATASET in DEFAULT_SPLITS['val']  # the toy motion split pre-training never trains on
@@ -568,6 +570,8 @@ def _expected_files(out_dir: str, splits: Mapping[str, int], formats: Sequence[s
             p['humandata'] = osp.join(out_dir, 'humandata', f'{s}.npz')
         if 'tsv' in formats:
             p['tsv'] = osp.join(out_dir, 'tsv', f'{s}.yaml')
+        if 'coco' in formats:
+            p['coco'] = osp.join(out_dir, 'coco', f'person_keypoints_{s}.json')
         paths[s] = p
     return paths
 
@@ -642,7 +646,8 @@ def make_toy_images(out_dir: str, body_model_dir: Optional[str] = None,
             its own held-out subjects.
         image_size: (W, H) pixels.
         seed: everything is a deterministic function of it (and of the body model).
-        formats: any of ``'tsv'`` (METRO), ``'spin'``, ``'humandata'``.
+        formats: any of ``'tsv'`` (METRO), ``'spin'``, ``'humandata'``, ``'coco'`` (COCO person keypoints,
+            2D only: for training a 2D pose network with mmpose).
         smpl_path: a real SMPL model (file or directory, see :class:`~mmpose_mpt.body_models.SMPL`; the
             Human3.6M regressor next to it or in its parent) to render instead of the toy body.
 
@@ -675,6 +680,7 @@ def make_toy_images(out_dir: str, body_model_dir: Optional[str] = None,
         return dict(out_dir=out_dir, manifest=manifest_path, reused=True, splits=paths)
 
     from .formats import write_humandata_npz, write_metro_tsv, write_spin_npz
+    from .formats.coco_keypoints import write_coco_keypoints
     os.makedirs(out_dir, exist_ok=True)
     if osp.exists(manifest_path):  # invalidate first: an interrupted rewrite must not look complete
         os.remove(manifest_path)
@@ -700,6 +706,9 @@ def make_toy_images(out_dir: str, body_model_dir: Optional[str] = None,
                 os.makedirs(osp.dirname(staged['humandata']), exist_ok=True)
                 write_humandata_npz(staged['humandata'], records, compressed=True,
                                     config=f'mmpose-mpt toy images ({split})')
+            if 'coco' in formats:   # for training a 2D pose network with mmpose's CocoDataset
+                staged['coco'] = write_coco_keypoints(
+                    osp.join(stage, 'coco', f'person_keypoints_{split}.json'), records, size)
             if 'tsv' in formats:
                 os.makedirs(osp.join(stage, 'tsv'), exist_ok=True)
                 staged['tsv'] = write_metro_tsv(osp.join(stage, 'tsv'), split, records, jpegs)

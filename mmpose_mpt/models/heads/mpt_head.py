@@ -57,6 +57,7 @@ import math
 import os
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from mmengine.model import BaseModule
@@ -176,6 +177,14 @@ class MPTHead(BaseModule):
             (module docstring); 0 disables the global feature.
         upsampling_init: optional mesh-sampling ``.npz`` (ours or METRO's ``mesh_downsampling.npz``):
             the up-sampling layers start as its barycentric U matrices (bias 0) instead of random.
+        smooth_vertex_queries: steps of neighbour averaging of the vertex query codes over the coarse
+            mesh of ``upsampling_init`` (its faces), then re-standardised; 0 keeps i.i.d. codes.
+            Neighbouring vertices then start with similar codes, so their predicted offsets start
+            correlated (METRO's queries carry the template coordinates for the same reason) and short
+            schedules give smooth meshes instead of per-vertex noise. Only the initialisation changes.
+        learn_upsampling: train the up-sampling layers (the paper). False keeps them at their
+            initialisation (``upsampling_init``'s barycentric matrices): for short CPU schedules, where
+            the 12.6 M up-sampling weights would cost a third of every step in Adam alone.
         init_cfg: mmengine init config (None keeps the initialisation done here).
 
     Forward returns a dict (all float32, metres, root-relative, camera frame):
@@ -202,6 +211,8 @@ class MPTHead(BaseModule):
                  init_camera_scale: float = 1.0,
                  global_pool: int = 7,
                  upsampling_init: Optional[Union[str, os.PathLike]] = None,
+                 smooth_vertex_queries: int = 0,
+                 learn_upsampling: bool = True,
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
         if input_mode not in ('heatmap', 'coords'):
@@ -285,9 +296,19 @@ class MPTHead(BaseModule):
         self.upsampling = nn.ModuleList(
             nn.Linear(a, b) for a, b in zip(self.num_vertices[:-1], self.num_vertices[1:]))
         self.init_camera_scale = float(init_camera_scale)
+        if int(smooth_vertex_queries) < 0:
+            raise ValueError(f'MPTHead: smooth_vertex_queries must be >= 0, got {smooth_vertex_queries}')
+        if smooth_vertex_queries and upsampling_init is None:
+            raise ValueError('MPTHead: smooth_vertex_queries needs upsampling_init (the coarse mesh faces)')
+        self.smooth_vertex_queries = int(smooth_vertex_queries)
+        if not learn_upsampling and upsampling_init is None:
+            raise ValueError('MPTHead: learn_upsampling=False needs upsampling_init (else the up-sampling '
+                             'stays random)')
+        self.learn_upsampling = bool(learn_upsampling)
         self._reset_parameters()
         if upsampling_init is not None:
             self.load_upsampling(upsampling_init)
+        self.upsampling.requires_grad_(self.learn_upsampling)
 
     # ------------------------------------------------------------------ initialisation
     def _reset_parameters(self) -> None:
@@ -333,6 +354,31 @@ class MPTHead(BaseModule):
                 u = sampling['U'][nl - 2 - i].toarray()          # (V_{i+1}, V_i)
                 layer.weight.copy_(torch.as_tensor(u, dtype=layer.weight.dtype))
                 layer.bias.zero_()
+        if self.smooth_vertex_queries:
+            faces = sampling.get('F')
+            if faces is None or len(faces) < nl:
+                raise ValueError(f'{os.fspath(path)}: no faces of the coarse mesh (F) for '
+                                 'smooth_vertex_queries')
+            self.smooth_queries_over(np.asarray(faces[nl - 1]), self.smooth_vertex_queries)
+
+    @torch.no_grad()
+    def smooth_queries_over(self, faces: np.ndarray, steps: int) -> None:
+        """Average the vertex query codes (1, V_c, d0) ``steps`` times over the neighbours of the coarse
+        mesh with ``faces`` (F, 3) (each vertex with itself), then standardise each channel again."""
+        n = self.num_vertices[0]
+        f = torch.as_tensor(np.asarray(faces, np.int64))
+        if f.ndim != 2 or f.shape[1] != 3 or int(f.min()) < 0 or int(f.max()) >= n:
+            raise ValueError(f'MPTHead: coarse faces must be (F, 3) indices < {n}, got {tuple(f.shape)}')
+        edges = torch.cat([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]])
+        adj = torch.eye(n)
+        adj[edges[:, 0], edges[:, 1]] = 1.0
+        adj[edges[:, 1], edges[:, 0]] = 1.0
+        adj /= adj.sum(1, keepdim=True)
+        q = self.vertex_queries[0].float()
+        for _ in range(steps):
+            q = adj @ q
+        q = (q - q.mean(0)) / q.std(0).clamp_min(1e-6)
+        self.vertex_queries[0] = q.to(self.vertex_queries.dtype)
 
     def init_weights(self) -> None:
         """mmengine calls this before training; keep our initialisation unless init_cfg is given."""
