@@ -31,9 +31,14 @@ J24_INFO = osp.join(CFG_DIR, '_base_', 'datasets', 'j24_info.py')
 # one head per layer, no dropout: PyTorch's CPU attention is slow for head sizes < 24 and falls back to
 # explicit matmuls with dropout (pretrain_toy.py)
 TINY_HEAD = dict(hidden_dims=(32, 16, 8), num_layers=1, num_heads=1, dropout=0.0)
-# test_wo_finetune_toy.py's HRNet (w48's layout at 16 channels, one block per branch) + its neck
-TINY_HRNET = Config.fromfile(osp.join(CFG_DIR, 'test_wo_finetune_toy.py')).tiny_hrnet.to_dict()
-TINY_NECK = Config.fromfile(osp.join(CFG_DIR, 'test_wo_finetune_toy.py')).model.neck.to_dict()
+# the toy pose network's HRNet (w48's layout at 16 channels, one block per branch) + HigherHRNet's neck
+# at that width, standing in for the paper configs' HigherHRNet-w48
+TINY_HRNET = Config.fromfile(
+    osp.join(CFG_DIR, '_base_', 'pose_nets', 'toy_hrnet.py')).toy_pose_net.backbone.extra.to_dict()
+TINY_NECK = dict(type='AEHigherResolutionNeck', in_channels=16, num_joints=17, tag_per_joint=True,
+                 extra=dict(final_conv_kernel=1), num_deconv_layers=1, num_deconv_filters=[16],
+                 num_deconv_kernels=[4], num_basic_blocks=1, cat_output=[True],
+                 with_ae_loss=[True, False], pose_maps='final')
 # SimpleBaseline's layout (mmpose ResNet + HeatmapHead) at 1/4 width and 18 layers
 TINY_RESNET = dict(type='ResNet', depth=18, stem_channels=16, base_channels=16)
 TINY_HEATMAP_HEAD = dict(type='HeatmapHead', in_channels=128, out_channels=17,

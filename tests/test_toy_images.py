@@ -244,6 +244,9 @@ def test_another_seed_gives_other_images(toy_set, tmp_path):
 def test_cli_and_errors(toy_set, tmp_path, capsys):
     sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'tools'))
     import make_toy_images as tool
+
+    from mmpose_mpt.datasets.toy_images import TOY_IMAGE_FORMATS
+    assert tool.FORMATS == TOY_IMAGE_FORMATS
     # the fixture's set again (same settings): reused, printed
     rc = tool.main([toy_set['out'], '--body-model-dir', toy_set['bm'], '--train', '4', '--test', '3',
                     '--seed', '1', '--preview', str(tmp_path / 'sheet.png')])

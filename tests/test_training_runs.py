@@ -138,6 +138,25 @@ def test_quickstart_pretraining_smoke(toy_data_root, quickstart_module, tmp_path
     assert osp.isfile(tmp_path / 'finetune_toy' / 'epoch_1.pth')
     assert osp.getsize(tmp_path / 'images_finetune.png') > 1000
 
+    # the fine-tuned (toy-trained) model through MeshInferencer, as tools/demo.py runs it: a held-out toy
+    # image, the painter, JSON + PLY written and re-read
+    from mmengine.config import Config
+
+    from mmpose_mpt.apis import MeshInferencer, load_ply, load_result_json
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'mpt', 'finetune_toy.py'))
+    cfg.merge_from_dict(dict(quickstart_module.image_overrides(toy_data_root), **head))
+    inferencer = MeshInferencer(cfg, str(tmp_path / 'finetune_toy' / 'epoch_1.pth'), device='cpu',
+                                det_model='whole_image', render_backend='painter')
+    image = sorted(glob.glob(osp.join(toy_data_root, 'images', 'images', 'test', '*.jpg')))[0]
+    res = next(inferencer(image, return_vis=True, export='ply', pred_out_dir=str(tmp_path / 'pred')))
+    person = res['predictions'][0][0]
+    doc = load_result_json(tmp_path / 'pred' / '000000.json')
+    assert doc['vertices'].shape == (1, 6890, 3) and doc['transl'][0, 2] > 0   # in front of the camera
+    vertices, _ = load_ply(tmp_path / 'pred' / '000000_person0.ply')
+    assert abs(vertices - person['vertices']).max() < 1e-5
+    import cv2
+    assert (res['visualization'][0] != cv2.imread(image)[..., ::-1]).any()     # the mesh is drawn
+
 
 def test_quickstart_pose_net_stage_failure_is_one_clear_error(quickstart_module, tmp_path):
     """A failing background stage (here: no body models to render toy images with) is reported with

@@ -1,13 +1,14 @@
 """Render the toy mesh-image set (licence-free stand-in for Human3.6M / 3DPW / COCO images).
 
     python tools/make_toy_images.py OUT_DIR [--body-model-dir data/toy/body_models] [--train 200]
-        [--test 100] [--smpl PATH] [--size 320 240] [--seed 1] [--formats tsv spin humandata]
+        [--test 100] [--smpl PATH] [--size 320 240] [--seed 1] [--formats tsv spin humandata coco]
         [--preview sheet.png]
 
 Poses the toy SMPL-format body (or the real SMPL model given by --smpl) in held-out toy motion, renders
 it with Human3.6M-like perspective cameras over procedural scenes and writes, under OUT_DIR:
 images/<split>/NNNNNN.jpg, spin/<split>.npz, humandata/<split>.npz, tsv/<split>.yaml (+ its .tsv files,
-the same JPEG bytes inside), scenes/<split>.npz (camera and placement of each image) and
+the same JPEG bytes inside), coco/person_keypoints_<split>.json (2D labels for mmpose's
+CocoDataset), scenes/<split>.npz (camera and placement of each image) and
 toy_images.json (written last; an existing complete set with the same settings is reused). Image paths
 in the annotations are relative to OUT_DIR. See mmpose_mpt/datasets/toy_images.py.
 """
@@ -23,6 +24,10 @@ from mmpose_mpt.utils.cli import (MPTUserError, check_output_dir, check_output_f
                                   non_negative_int, run_tool)
 
 
+# = mmpose_mpt.datasets.toy_images.TOY_IMAGE_FORMATS (kept literal: --help must not import torch)
+FORMATS = ('tsv', 'spin', 'humandata', 'coco')
+
+
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
                                 epilog=__doc__.split('\n\n', 2)[2],
@@ -36,8 +41,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                    'toy body (its Human3.6M regressor next to it or in its parent directory)')
     p.add_argument('--size', type=int, nargs=2, default=(320, 240), metavar=('W', 'H'), help='image size')
     p.add_argument('--seed', type=int, default=1, help='random seed (the toy pre-training motion uses 0)')
-    p.add_argument('--formats', nargs='+', default=['tsv', 'spin', 'humandata'],
-                   choices=['tsv', 'spin', 'humandata'])
+    p.add_argument('--formats', nargs='+', default=list(FORMATS), choices=FORMATS)
     p.add_argument('--preview', default=None, metavar='PNG',
                    help='also save a contact sheet of 8 training (else test) images with their 2D labels')
     return p.parse_args(argv)
@@ -63,7 +67,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f'{what} toy image set in {args.out_dir} ({time.time() - t0:.1f}s):')
         for split, files in res['splits'].items():
             print(f'  {split}: {splits[split]} images in {files["images"]}')
-            for key in ('spin', 'humandata', 'tsv', 'scenes'):
+            for key in ('spin', 'humandata', 'tsv', 'coco', 'scenes'):
                 if key in files:
                     print(f'    {key:10s} {files[key]}')
         print(f'  manifest   {res["manifest"]}')

@@ -668,6 +668,9 @@ def main() -> None:
     with open(osp.join(args.work_dir, 'metrics.json'), 'w') as f:
         json.dump(results, f, indent=2)
     log(f'done in {time.time() - t0:.0f}s; outputs in {args.work_dir}/')
+    log('your own images: python tools/demo.py IMAGE --model mpt-toy --det-model whole_image '
+        '--vis-out-dir vis_results --side-view; the hand variant\'s toy: python tools/make_toy_hands.py '
+        '&& python tools/train.py configs/mpt/hand/pretrain_toy_hand.py')
 
 
 if __name__ == '__main__':
