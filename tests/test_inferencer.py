@@ -301,3 +301,39 @@ def test_metafile_cfg_options(tmp_path):
     cfg, weights = load_model_config('EM', str(tmp_path))
     assert cfg.model.pose_net_checkpoint == str(tmp_path / 'pose.pth')
     assert weights == str(tmp_path / 'w.pth')
+
+
+def test_metafile_model_paths_do_not_depend_on_the_working_directory(tmp_path, monkeypatch):
+    """An alias's relative data paths (body models, mesh sampling) are the repository's, so the demo
+    works from any directory; absolute paths, missing files and plain strings are left alone."""
+    from mmpose_mpt.apis.inferencer import _anchor_paths
+    repo = tmp_path / 'repo'
+    (repo / 'data' / 'toy' / 'body_models' / 'smpl').mkdir(parents=True)
+    (repo / 'data' / 'toy' / 'body_models' / 'mesh_downsampling.npz').write_bytes(b'x')
+    elsewhere = tmp_path / 'elsewhere'
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    model = dict(type='MeshEstimator', head=dict(upsampling_init='data/toy/body_models/mesh_downsampling.npz',
+                                                 input_size=(56, 56)),
+                 data_preprocessor=dict(body_model=dict(model_path='data/toy/body_models/smpl',
+                                                        gender='neutral')),
+                 joint_regressor='data/not_there.npy', other=['/abs/path.npz'])
+    out = _anchor_paths(model, str(repo))
+    assert out['head']['upsampling_init'] == str(repo / 'data/toy/body_models/mesh_downsampling.npz')
+    assert out['data_preprocessor']['body_model']['model_path'] == str(repo / 'data/toy/body_models/smpl')
+    assert out['joint_regressor'] == 'data/not_there.npy' and out['other'] == ['/abs/path.npz']
+    assert out['type'] == 'MeshEstimator' and out['data_preprocessor']['body_model']['gender'] == 'neutral'
+    assert out['head']['input_size'] == (56, 56)
+
+
+def test_a_head_only_checkpoint_without_a_pose_network_is_refused(toy, tmp_path):
+    """A pre-trained MPT (no backbone / neck) behind the config's random pose network would give
+    meaningless meshes: one clear error, unless the config names the pose network's checkpoint."""
+    from mmpose_mpt.apis import MeshInferencer
+    from mmpose_mpt.apis.inferencer import MeshInferencerError
+    ckpt = torch.load(toy['ckpt'], map_location='cpu', weights_only=True)
+    state = {k: v for k, v in ckpt['state_dict'].items() if not k.startswith(('backbone.', 'neck.'))}
+    head_only = tmp_path / 'head_only.pth'
+    torch.save({'state_dict': state, 'meta': {}}, str(head_only))
+    with pytest.raises(MeshInferencerError, match='no pose-network weights'):
+        MeshInferencer(toy['cfg'], str(head_only), device='cpu', det_model='whole_image')

@@ -207,7 +207,8 @@ def render_predictions(runner, out_file: str, num: int = 5, tile: int = 200) -> 
                     cv2.FONT_HERSHEY_SIMPLEX, 0.42, (60, 60, 60), 1, cv2.LINE_AA)
         cv2.line(panel, (panel.shape[1] - 1, 0), (panel.shape[1] - 1, tile), (200, 200, 200), 1)
         panels.append(panel)
-    per_row = max(1, len(samples) // max(1, num))
+    views = max(1, int(getattr(loader.dataset, 'num_views', 1)))
+    per_row = min(2, views)   # pick_render_samples' views_per_mesh
     blank = np.full_like(panels[0], 255)
     rows = [np.concatenate([panels[i + k] if i + k < len(panels) else blank for k in range(per_row)], axis=1)
             for i in range(0, len(panels), per_row)]

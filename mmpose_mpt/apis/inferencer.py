@@ -245,7 +245,23 @@ def load_model_config(name: str, repo_root: str = REPO_ROOT) -> Tuple[Config, Op
         opts[key] = value
     if opts:
         cfg.merge_from_dict(opts)
+    # the metafile's models are the repository's: their relative data paths (body models, regressors,
+    # mesh sampling) are the repository's too, wherever the caller's working directory is
+    cfg.model = _anchor_paths(cfg.model, repo_root)
     return cfg, weights
+
+
+def _anchor_paths(node, repo_root: str):
+    """``node`` with every relative path string that exists under ``repo_root`` (and not from the
+    working directory) made absolute."""
+    if isinstance(node, dict):
+        return type(node)({k: _anchor_paths(v, repo_root) for k, v in node.items()})
+    if isinstance(node, (list, tuple)):
+        return type(node)(_anchor_paths(v, repo_root) for v in node)
+    if isinstance(node, str) and node and not osp.isabs(node) and ('/' in node or '.' in node) \
+            and not osp.exists(node) and osp.exists(osp.join(repo_root, node)):
+        return osp.join(repo_root, node)
+    return node
 
 
 # --------------------------------------------------------------------------------------------------
@@ -395,6 +411,15 @@ class MeshInferencer(BaseMMPoseInferencer):
             StrictCheckpointHook().check(model, ckpt, weights, partial)
             state = {re.sub(r'^module\.', '', k): v for k, v in state_dict_of(ckpt, weights).items()}
             res = model.load_state_dict(state, strict=False)
+            no_pose_net = [k for k in res.missing_keys if k.startswith(('backbone.', 'neck.'))]
+            if no_pose_net and not mcfg.get('pose_net_checkpoint'):
+                # a pre-trained MPT (head only) behind a random pose network would give meaningless
+                # meshes without a word: say what is missing instead
+                raise MeshInferencerError(
+                    f'{weights}: holds no pose-network weights ({len(no_pose_net)} backbone / neck tensors, '
+                    f'e.g. {no_pose_net[0]}; a pre-trained MPT head?) and the config gives no '
+                    'model.pose_net_checkpoint: pass a fine-tuned checkpoint, or the 2D pose network with '
+                    '--cfg-options model.pose_net_checkpoint=PATH')
             if res.missing_keys:
                 print_log(f'MeshInferencer: {weights}: partial load (load_partial={partial!r}), '
                           f'{len(res.missing_keys)} model tensors not in the checkpoint keep their initial '

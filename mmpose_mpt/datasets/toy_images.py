@@ -56,7 +56,7 @@ from .toy_mocap import axis_angle_to_matrix, make_toy_mocap, matrix_to_axis_angl
 __all__ = ['TOY_IMAGES_VERSION', 'TOY_IMAGE_FORMATS', 'J24_SKELETON', 'ToyImagesError', 'make_toy_images',
            'render_toy_background', 'render_toy_image', 'scene_of', 'visible_faces', 'draw_contact_sheet']
 
-TOY_IMAGES_VERSION = 'mmpose-mpt-toy-images-1'  # bump when the rendering changes: older sets are remade
+TOY_IMAGES_VERSION = 'mmpose-mpt-toy-images-2'  # bump when the rendering changes: older sets are remade
 TOY_IMAGE_FORMATS = ('tsv', 'spin', 'humandata', 'coco')
 MANIFEST_NAME = 'toy_images.json'
 HELD_OUT_DATASET = 'ToyVal'
@@ -309,19 +309,50 @@ def render_toy_background(image_size: Tuple[int, int], scene: Mapping[str, np.nd
     return np.ascontiguousarray(img8)
 
 
-def visible_faces(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """The faces of a closed, outward-oriented mesh that face a camera at the origin (camera frame).
+def visible_faces(vertices: np.ndarray, faces: np.ndarray, return_mask: bool = False) -> np.ndarray:
+    """The faces of a closed, outward-oriented mesh that face a camera at the origin (camera frame)
+    (or, with ``return_mask``, the (F,) bool mask of them).
 
     For a closed mesh (SMPL, and the toy: a union of closed tubes) a back-facing triangle is always
     hidden behind a front-facing one, so culling them changes no pixel and halves the painter's work.
     """
     tri = vertices[faces]
     n = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-    return faces[np.einsum('fc,fc->f', n, tri.mean(1)) < 0]
+    mask = np.einsum('fc,fc->f', n, tri.mean(1)) < 0
+    return mask if return_mask else faces[mask]
+
+
+# SMPL joints whose skin is the body's left side (hip, knee, ankle, foot, collar, shoulder, elbow,
+# wrist, hand) and the head joint
+SMPL_LEFT_JOINTS = (1, 4, 7, 10, 13, 16, 18, 20, 22)
+SMPL_HEAD_JOINT = 15
+
+
+def body_part_colors(smpl, faces: np.ndarray, color: Sequence[int]) -> np.ndarray:
+    """(F, 3) BGR face colours of the toy body: ``color``, the left side's limbs in another, darker hue
+    and the front of the head (the face) dark. A one-colour, left-right symmetric body looks the
+    same from the front and from the back, mirrored: nothing in its image tells a 2D network the left
+    wrist from the right one (a person's face, clothes and anatomy do), so it learns neither.
+    Which part a vertex belongs to: its largest skinning weight; the face: head vertices in front of
+    the head joint (SMPL's rest pose faces +z)."""
+    weights = np.asarray(smpl.body.lbs_weights.detach().cpu().numpy())
+    part = weights.argmax(1)                                          # (V,)
+    v = np.asarray(smpl.v_template.detach().cpu().numpy())
+    head = part == SMPL_HEAD_JOINT
+    head_z = v[head, 2].mean() if head.any() else 0.0
+    face = head & (v[:, 2] > head_z + 0.02)
+    left = np.isin(part, SMPL_LEFT_JOINTS)
+    base = np.asarray(color, np.float64)
+    left_col = np.clip(0.7 * np.roll(base, 1), 0, 255)                # another hue (B G R -> R B G), darker
+    face_col = np.clip(0.25 * base, 0, 255)
+    vcol = np.where(face[:, None], face_col, np.where(left[:, None], left_col, base))
+    # a face takes its first vertex's colour (faces do not straddle parts but at seams)
+    return vcol[np.asarray(faces)[:, 0]]
 
 
 def render_toy_image(vertices_cam: np.ndarray, faces: np.ndarray, image_size: Tuple[int, int],
-                     scene: Mapping[str, np.ndarray], background: Optional[np.ndarray] = None) -> np.ndarray:
+                     scene: Mapping[str, np.ndarray], background: Optional[np.ndarray] = None,
+                     face_colors: Optional[np.ndarray] = None) -> np.ndarray:
     """One toy image: the camera-frame mesh drawn over its background.
 
     Args:
@@ -330,6 +361,7 @@ def render_toy_image(vertices_cam: np.ndarray, faces: np.ndarray, image_size: Tu
         image_size: (W, H).
         scene: see :func:`scene_of` (``cam_f``, ``cam_c``, ``body_color`` BGR, ``light_dir``, ...).
         background: the result of :func:`render_toy_background` if already computed.
+        face_colors: (F, 3) BGR per face (:func:`body_part_colors`); None: ``body_color`` everywhere.
 
     Returns:
         (H, W, 3) uint8 BGR.
@@ -338,9 +370,11 @@ def render_toy_image(vertices_cam: np.ndarray, faces: np.ndarray, image_size: Tu
     if background is None:
         background = render_toy_background(image_size, scene)
     f, c = np.asarray(scene['cam_f'], float), np.asarray(scene['cam_c'], float)
-    return render_mesh(vertices_cam, visible_faces(np.asarray(vertices_cam, float), faces), image=background,
+    keep = visible_faces(np.asarray(vertices_cam, float), faces, return_mask=True)
+    return render_mesh(vertices_cam, np.asarray(faces)[keep], image=background,
                        intrinsics=((f[0], f[1]), (c[0], c[1])),
-                       color=tuple(int(x) for x in scene['body_color']), light_dir=scene['light_dir'])
+                       color=tuple(int(x) for x in scene['body_color']), light_dir=scene['light_dir'],
+                       face_colors=None if face_colors is None else np.asarray(face_colors)[keep])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -534,7 +568,8 @@ def _generate_split(smpl, split: str, num: int, motion: List[dict], size: Tuple[
         col = best[1]
         scenes['light_dir'][i], scenes['body_color'][i] = light, np.round(col)
         sc.update(light_dir=light, body_color=scenes['body_color'][i])
-        img = render_toy_image(v_cam[i], smpl.faces, size, sc, background=bg)
+        img = render_toy_image(v_cam[i], smpl.faces, size, sc, background=bg,
+                               face_colors=body_part_colors(smpl, smpl.faces, col))
         ok, buf = cv2.imencode('.jpg', img, [cv2.IMWRITE_JPEG_QUALITY, _JPEG_QUALITY])
         assert ok
         data = buf.tobytes()

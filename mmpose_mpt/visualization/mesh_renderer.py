@@ -71,7 +71,8 @@ def render_mesh(vertices: np.ndarray,
                 color: Tuple[int, int, int] = (170, 190, 230),
                 light_dir: Sequence[float] = (0.3, -0.4, -1.0),
                 up_axis: str = 'y',
-                view: str = 'front') -> np.ndarray:
+                view: str = 'front',
+                face_colors: Optional[np.ndarray] = None) -> np.ndarray:
     """Render a triangle mesh into a BGR uint8 image.
 
     Two camera models:
@@ -87,6 +88,7 @@ def render_mesh(vertices: np.ndarray,
         image: optional (H, W, 3) uint8 background, drawn over (a copy is returned).
         color: BGR base colour.
         light_dir: direction the light travels in view coordinates (x right, y down, z away).
+        face_colors: optional (F, 3) BGR base colour per face (instead of ``color``).
 
     Returns:
         (H, W, 3) uint8 BGR image.
@@ -121,10 +123,13 @@ def render_mesh(vertices: np.ndarray,
     shade = 0.35 + 0.65 * np.abs(normals @ light)
     order = np.argsort(-depth[faces].mean(axis=1))          # far to near
     pts = np.round(pix[faces] * 16).astype(np.int32)        # 4 fractional bits for smooth edges
-    base = np.asarray(color, dtype=np.float64)
+    if face_colors is not None:
+        base = np.asarray(face_colors, dtype=np.float64).reshape(len(faces), 3)
+    else:
+        base = np.asarray(color, dtype=np.float64)[None]
     front = depth[faces].min(axis=1) > (1e-6 if intrinsics is not None else -np.inf)
     # colours for all faces at once (per-face numpy calls dominated the loop's time)
-    colors = np.clip(base[None] * shade[:, None], 0, 255).astype(np.int64).tolist()
+    colors = np.clip(base * shade[:, None], 0, 255).astype(np.int64).tolist()
     for i in order[front[order]]:
         cv2.fillConvexPoly(canvas, pts[i], colors[i], lineType=cv2.LINE_AA, shift=4)
     return canvas

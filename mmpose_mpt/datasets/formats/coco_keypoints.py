@@ -32,7 +32,11 @@ def write_coco_keypoints(path: str, records: Sequence[Dict], image_size: Tuple[i
 
     One image and one person annotation per record (image id = annotation id = index + 1). ``bbox`` is
     the record's square label box (``center`` +- 100 ``scale``: what MeshImageCrop crops), clipped to
-    the image, so a top-down network trained on it sees the person framed as MPT's crops frame them.
+    the image: a top-down network trained on it sees the person framed about as MPT's crops frame
+    them (exactly where the box is inside the image; ~1/4 of the toy boxes are clipped, their crop
+    centre then moves by up to ~0.2 of the side, which the training augmentation covers). ``area`` is
+    that box's area, not a silhouette's as in COCO: OKS, whose tolerance grows with the area, is then
+    more lenient than COCO's, so the AP of these files is not comparable with COCO's.
     """
     W, H = (int(v) for v in image_size)
     images, anns = [], []
