@@ -328,26 +328,28 @@ SMPL_LEFT_JOINTS = (1, 4, 7, 10, 13, 16, 18, 20, 22)
 SMPL_HEAD_JOINT = 15
 
 
-def body_part_colors(smpl, faces: np.ndarray, color: Sequence[int]) -> np.ndarray:
-    """(F, 3) BGR face colours of the toy body: ``color``, the left side's limbs in another, darker hue
-    and the front of the head (the face) dark. A one-colour, left-right symmetric body looks the
-    same from the front and from the back, mirrored: nothing in its image tells a 2D network the left
-    wrist from the right one (a person's face, clothes and anatomy do), so it learns neither.
-    Which part a vertex belongs to: its largest skinning weight; the face: head vertices in front of
-    the head joint (SMPL's rest pose faces +z)."""
-    weights = np.asarray(smpl.body.lbs_weights.detach().cpu().numpy())
-    part = weights.argmax(1)                                          # (V,)
+def body_part_labels(smpl, faces: np.ndarray) -> np.ndarray:
+    """(F,) face labels of the toy body: 0 body, 1 the left side's limbs, 2 the front of the head (the
+    face). A one-colour, left-right symmetric body looks the same from the front and from the back,
+    mirrored: nothing in its image tells a 2D network the left wrist from the right one (a person's
+    face, clothes and anatomy do), so it learns neither. Which part a vertex belongs to: its largest
+    skinning weight; the face: head vertices in front of the head joint (SMPL's rest pose faces +z); a
+    face takes its first vertex's label (faces straddle parts only at seams)."""
+    part = np.asarray(smpl.body.lbs_weights.detach().cpu().numpy()).argmax(1)     # (V,)
     v = np.asarray(smpl.v_template.detach().cpu().numpy())
     head = part == SMPL_HEAD_JOINT
     head_z = v[head, 2].mean() if head.any() else 0.0
-    face = head & (v[:, 2] > head_z + 0.02)
-    left = np.isin(part, SMPL_LEFT_JOINTS)
+    labels = np.where(head & (v[:, 2] > head_z + 0.02), 2, np.isin(part, SMPL_LEFT_JOINTS).astype(int))
+    return labels[np.asarray(faces)[:, 0]]
+
+
+def body_part_colors(labels: np.ndarray, color: Sequence[int]) -> np.ndarray:
+    """(F, 3) BGR face colours for :func:`body_part_labels`: ``color``, the left side's limbs in another,
+    darker hue and the face dark."""
     base = np.asarray(color, np.float64)
     left_col = np.clip(0.7 * np.roll(base, 1), 0, 255)                # another hue (B G R -> R B G), darker
     face_col = np.clip(0.25 * base, 0, 255)
-    vcol = np.where(face[:, None], face_col, np.where(left[:, None], left_col, base))
-    # a face takes its first vertex's colour (faces do not straddle parts but at seams)
-    return vcol[np.asarray(faces)[:, 0]]
+    return np.stack([base, left_col, face_col])[labels]
 
 
 def render_toy_image(vertices_cam: np.ndarray, faces: np.ndarray, image_size: Tuple[int, int],
@@ -546,6 +548,7 @@ def _generate_split(smpl, split: str, num: int, motion: List[dict], size: Tuple[
                   source=source, img_name=np.array([f'{img_prefix}/{i:06d}.jpg' for i in range(num)]),
                   image_size=np.array([W, H]))
     records, jpegs = [], []
+    part_labels = body_part_labels(smpl, smpl.faces)   # once: the same body topology for every image
     for i in range(num):
         scene_rng = rngs[i]
         sc = scene_of(scenes, i)
@@ -569,7 +572,7 @@ def _generate_split(smpl, split: str, num: int, motion: List[dict], size: Tuple[
         scenes['light_dir'][i], scenes['body_color'][i] = light, np.round(col)
         sc.update(light_dir=light, body_color=scenes['body_color'][i])
         img = render_toy_image(v_cam[i], smpl.faces, size, sc, background=bg,
-                               face_colors=body_part_colors(smpl, smpl.faces, col))
+                               face_colors=body_part_colors(part_labels, col))
         ok, buf = cv2.imencode('.jpg', img, [cv2.IMWRITE_JPEG_QUALITY, _JPEG_QUALITY])
         assert ok
         data = buf.tobytes()

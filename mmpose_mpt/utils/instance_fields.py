@@ -4,12 +4,13 @@ Shared by :class:`~mmpose_mpt.datasets.transforms.PackMeshInputs` (every trainin
 preprocessors (ground truth attached for the metrics); equal to mmengine's public API (tested in
 ``tests/test_batched_transforms.py``).
 """
-from typing import Dict, FrozenSet
+from typing import Dict, FrozenSet, Sequence
 
 import numpy as np
+import torch
 from mmengine.structures import BaseDataElement, InstanceData
 
-__all__ = ['set_instance_fields', 'set_metainfo_fields']
+__all__ = ['set_instance_fields', 'set_metainfo_fields', 'stack_gt_field']
 
 _CLASS_ATTRS: Dict[type, FrozenSet[str]] = {}
 
@@ -65,3 +66,20 @@ def set_metainfo_fields(element: BaseDataElement, meta: Dict) -> BaseDataElement
         for name, value in meta.items():
             element.set_field(value, name, field_type='metainfo')
     return element
+
+
+def stack_gt_field(gts: Sequence[InstanceData], field: str, device: torch.device, who: str,
+                   pipeline: str) -> torch.Tensor:
+    """One field of every sample's ``gt_instances``, concatenated: (sum N_i, ...) float32 on ``device``.
+
+    A sample without the field is a KeyError naming the field, ``who`` asks for it and the
+    ``pipeline`` that makes it.
+    """
+    arrays = []
+    for i, g in enumerate(gts):
+        value = getattr(g, field, None)
+        if value is None:
+            raise KeyError(f'{who}: data sample {i} has no gt_instances.{field} (build the pipeline '
+                           f'{pipeline})')
+        arrays.append(np.asarray(value, np.float32))
+    return torch.from_numpy(np.concatenate(arrays)).to(device)

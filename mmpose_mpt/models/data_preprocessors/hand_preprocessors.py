@@ -28,20 +28,14 @@ from mmpose.registry import MODELS
 from torch import Tensor
 
 from ...body_models import MeshSampler
-from ...utils.instance_fields import set_instance_fields
+from ...utils.instance_fields import set_instance_fields, stack_gt_field
 from .mesh_image_preprocessor import IMAGENET_MEAN, IMAGENET_STD
 from .render_heatmaps import render_heatmaps
 
 
 def _stack(gts: list, field: str, device: torch.device) -> Tensor:
-    arrays = []
-    for i, g in enumerate(gts):
-        value = getattr(g, field, None)
-        if value is None:
-            raise KeyError(f'hand preprocessor: data sample {i} has no gt_instances.{field} (build the '
-                           'pipeline ... -> HandCrop -> [MaskedHeatmapModeling ->] PackMeshInputs)')
-        arrays.append(np.asarray(value, np.float32))
-    return torch.from_numpy(np.concatenate(arrays)).to(device)
+    return stack_gt_field(gts, field, device, 'hand preprocessor',
+                          '... -> HandCrop -> [MaskedHeatmapModeling ->] PackMeshInputs')
 
 
 class _HandTargets(BaseDataPreprocessor):

@@ -17,7 +17,7 @@ from torch import Tensor
 from ...body_models import SMPL, MeshSampler
 from ...body_models.batched_skinning import BatchedSkinning, apply_keeping_float_dtype
 from ...body_models.j24 import J24_TO_J14
-from ...utils.instance_fields import set_instance_fields
+from ...utils.instance_fields import set_instance_fields, stack_gt_field
 
 GENDERS = ('neutral', 'male', 'female')  # index = the dataset's gender code
 IMAGENET_MEAN = (123.675, 116.28, 103.53)   # RGB, 0-255
@@ -28,14 +28,8 @@ GT_FIELDS = ('joints_2d', 'joints_3d', 'smpl_pose', 'smpl_betas', 'smpl_gender',
 
 
 def _stack(gts: list, field: str, device: torch.device) -> Tensor:
-    arrays = []
-    for i, g in enumerate(gts):
-        value = getattr(g, field, None)
-        if value is None:
-            raise KeyError(f'MeshImagePreprocessor: data sample {i} has no gt_instances.{field} (build '
-                           'the pipeline LoadMeshImage -> MeshImageCrop -> PackMeshInputs)')
-        arrays.append(np.asarray(value, np.float32))
-    return torch.from_numpy(np.concatenate(arrays)).to(device)
+    return stack_gt_field(gts, field, device, 'MeshImagePreprocessor',
+                          'LoadMeshImage -> MeshImageCrop -> PackMeshInputs')
 
 
 @MODELS.register_module()

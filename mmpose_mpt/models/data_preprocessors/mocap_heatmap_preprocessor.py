@@ -19,7 +19,7 @@ from torch import Tensor
 from ...body_models import SMPL, MeshSampler
 from ...body_models.batched_skinning import BatchedSkinning, apply_keeping_float_dtype
 from ...body_models.joint_regressors import H36M_J17_TO_J14
-from ...utils.instance_fields import set_instance_fields
+from ...utils.instance_fields import set_instance_fields, stack_gt_field
 from ...utils.parallel_normal import normal_parallel_
 from ...utils.recycled_buffer import RecycledBuffer
 from .render_heatmaps import render_heatmaps
@@ -28,8 +28,8 @@ GENDERS = ('neutral', 'male', 'female')  # index = the dataset's gender code
 
 
 def _stack(gts: list, field: str, device: torch.device) -> Tensor:
-    return torch.from_numpy(np.concatenate([np.asarray(getattr(g, field), np.float32) for g in gts])
-                            ).to(device)
+    return stack_gt_field(gts, field, device, 'MoCapHeatmapPreprocessor',
+                          'RandomVirtualCamera -> [MaskedHeatmapModeling ->] PackMeshInputs')
 
 
 @MODELS.register_module()
