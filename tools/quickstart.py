@@ -518,7 +518,8 @@ def plot_curves(runs: dict, out_file: str, size: Tuple[int, int] = (640, 360)) -
                    for i, c in enumerate(run['per_epoch']) if key in c]
             for a, b in zip(pts, pts[1:]):
                 cv2.line(img, a, b, col, thick, cv2.LINE_AA)
-        cv2.putText(img, label, (x0 + 10, y0 + 18 + 16 * k), cv2.FONT_HERSHEY_SIMPLEX, 0.45, col, 1,
+        # legend top right: the curves start high on the left (a head from scratch) and end lower
+        cv2.putText(img, label, (x1 - 190, y0 + 18 + 16 * k), cv2.FONT_HERSHEY_SIMPLEX, 0.45, col, 1,
                     cv2.LINE_AA)
     cv2.putText(img, 'held-out toy images: MPJPE (thick) / PA-MPJPE (thin), mm, per fine-tuning epoch',
                 (x0, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
