@@ -8,6 +8,21 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TOOLS = osp.join(REPO, 'tools')
 
 
+def _keep_freed_memory() -> None:
+    """As tools/train.py does on CPU: freed memory stays in the heap, here and in the tools the tests
+    start (mmpose_mpt/utils/cpu_allocator.py: large tensors are not re-faulted in at every step). Loaded
+    from its file so that collecting the tests does not import the package."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        '_mpt_cpu_allocator', osp.join(REPO, 'mmpose_mpt', 'utils', 'cpu_allocator.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.keep_freed_memory()
+
+
+_keep_freed_memory()
+
+
 @pytest.fixture(scope='session')
 def toy_data_root(tmp_path_factory):
     """Toy SMPL/MANO-format body models + toy AMASS-format motion + the prepared MoCap index (small)."""

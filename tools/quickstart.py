@@ -621,6 +621,8 @@ def main() -> None:
     parser.add_argument('--threads', type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument('--stage-options', default='{}', help=argparse.SUPPRESS)
     args = parser.parse_args()
+    from mmpose_mpt.utils import keep_freed_memory
+    keep_freed_memory()   # the 47 MB up-sampling gradient is not re-faulted in at every step
     if args.threads:
         torch.set_num_threads(args.threads)
     os.makedirs(args.work_dir, exist_ok=True)

@@ -113,7 +113,12 @@ def main() -> None:
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
 
-    from mmpose_mpt.utils import adapt_cfg_to_device, init_distributed_without_cuda
+    import torch
+
+    from mmpose_mpt.utils import (adapt_cfg_to_device, init_distributed_without_cuda,
+                                  keep_freed_memory)
+    if not torch.cuda.is_available():   # CPU steps: no mmap / page faults per large tensor
+        keep_freed_memory()
 
     from mmpose_mpt.engine.hooks import check_checkpoint_file
     cfg = Config.fromfile(args.config)
