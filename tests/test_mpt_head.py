@@ -229,6 +229,15 @@ def test_every_parameter_is_used():
     sum(v.sum() for v in out.values()).backward()
     unused = [n for n, p in head.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
     assert unused == []
+    # without MVM the mask token is unused: it is frozen (DDP stops at a trainable parameter without a
+    # gradient), and kept in the state dict, so checkpoints load either way
+    no_mvm = MPTHead(**dict(SMALL, dropout=0.1, mvm_ratio=0.0)).train()
+    out = no_mvm(torch.rand(4, 5, 16, 16))
+    sum(v.sum() for v in out.values()).backward()
+    trainable = [(n, p) for n, p in no_mvm.named_parameters() if p.requires_grad]
+    assert [n for n, p in no_mvm.named_parameters() if not p.requires_grad] == ['mask_token']
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for _, p in trainable)
+    assert set(no_mvm.state_dict()) == set(head.state_dict())
 
 
 def test_bf16_autocast_keeps_a_float32_read_out():

@@ -309,6 +309,8 @@ class MPTHead(BaseModule):
         if upsampling_init is not None:
             self.load_upsampling(upsampling_init)
         self.upsampling.requires_grad_(self.learn_upsampling)
+        # without MVM the mask token takes no part in the loss: DDP would stop at the unused parameter
+        self.mask_token.requires_grad_(self.mvm_ratio > 0)
 
     # ------------------------------------------------------------------ initialisation
     def _reset_parameters(self) -> None:
