@@ -2,7 +2,7 @@
 
 Fitting must come from the input: a head that ignores its heatmaps can do no better than the batch's
 mean pose, so the error is compared with that input-independent guess (with ``global_pool=0`` the
-tiny head stays at 172 vs 186 mm of the mean guess and this test fails).
+tiny head's joint error stays at 0.65 of the mean guess's and this test fails).
 """
 import copy
 import os.path as osp
@@ -36,9 +36,12 @@ def batch_and_model(toy_data_root, quickstart_module):
     model_cfg = copy.deepcopy(cfg.model)
     model_cfg.data_preprocessor.heatmap_size = SIZE
     # i.i.d. vertex codes: this is about the architecture using its input in 200 steps; the toy
-    # config's smoothed codes (smooth_vertex_queries) start neighbours alike and fit detail later
+    # config's smoothed codes (smooth_vertex_queries) start neighbours alike and fit detail later. The
+    # up-sampling stays at its barycentric initialisation: its 12.6 M weights were a third of each step
+    # (54 -> 38 s), and the fit must come from the transformer anyway (vertex error / mean guess 0.36
+    # frozen, 0.39 learned; global_pool=0: 0.65, fails)
     model_cfg.head.update(input_size=SIZE, hidden_dims=(48, 24, 12), num_layers=1, num_heads=2,
-                          mvm_ratio=0.0, dropout=0.0, smooth_vertex_queries=0)
+                          mvm_ratio=0.0, dropout=0.0, smooth_vertex_queries=0, learn_upsampling=False)
     return batch, model_cfg
 
 

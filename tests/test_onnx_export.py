@@ -63,13 +63,24 @@ def build_toy_model(root: str):
     return model, cfg
 
 
+def _tool_cmd(root: str, checkpoint: str, out: str) -> list:
+    return [sys.executable, osp.join(REPO, 'tools', 'export_onnx.py'), CONFIG, checkpoint, '--out', out,
+            '--check', '--repeats', '1', '--cfg-options', *cfg_options_args(_overrides(root))]
+
+
 @pytest.fixture(scope='module')
 def exported(body_model_root, tmp_path_factory):
+    """The module's one export (torch.export + onnxscript take ~20 s): by the tool, with ``--check``, from
+    a checkpoint of the perturbed toy model. Returns (model, crop size, .onnx path, checkpoint, the
+    tool's stdout)."""
     model, cfg = build_toy_model(body_model_root)
-    path = str(tmp_path_factory.mktemp('onnx') / 'toy.onnx')
-    size = config_crop_size(cfg)               # the toy pose network's crops (160 x 160)
-    assert export_onnx(model, path, input_size=size) == path    # torch.export + onnxscript
-    return model, size, path
+    out_dir = tmp_path_factory.mktemp('onnx')
+    ckpt, path = str(out_dir / 'toy.pth'), str(out_dir / 'toy.onnx')
+    torch.save({'state_dict': model.state_dict(), 'meta': {}}, ckpt)
+    res = subprocess.run(_tool_cmd(body_model_root, ckpt, path), cwd=REPO, capture_output=True, text=True,
+                         timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return model, config_crop_size(cfg), path, ckpt, res.stdout
 
 
 def _reference(model, x: torch.Tensor) -> dict:
@@ -82,7 +93,7 @@ def _reference(model, x: torch.Tensor) -> dict:
 @SLOW_EXPORT
 @pytest.mark.parametrize('batch', [1, 3])
 def test_onnxruntime_matches_pytorch_predict(exported, batch):
-    model, size, path = exported
+    model, size, path = exported[:3]
     runner = OnnxMeshModel(path)
     x = torch.randn(batch, 3, *size, generator=torch.Generator().manual_seed(batch))
     ref = _reference(model, x)
@@ -106,7 +117,7 @@ def test_onnxruntime_matches_pytorch_predict(exported, batch):
 
 @SLOW_EXPORT
 def test_file_is_one_file_with_dynamic_batch_and_metadata(exported):
-    model, size, path = exported
+    model, size, path = exported[:3]
     assert not osp.exists(path + '.data')
     proto = onnx.load(path)
     onnx.checker.check_model(proto)
@@ -125,7 +136,7 @@ def test_file_is_one_file_with_dynamic_batch_and_metadata(exported):
 
 @SLOW_EXPORT
 def test_preprocess_normalises_like_the_data_preprocessor(exported):
-    model, size, path = exported
+    model, size, path = exported[:3]
     runner = OnnxMeshModel(path)
     crops = np.random.default_rng(0).integers(0, 256, (2, 3, *size), dtype=np.uint8)
     pre = model.data_preprocessor
@@ -135,7 +146,7 @@ def test_preprocess_normalises_like_the_data_preprocessor(exported):
 
 @SLOW_EXPORT
 def test_wrong_input_is_a_clear_error(exported):
-    _, (h, w), path = exported
+    _, (h, w), path = exported[:3]
     runner = OnnxMeshModel(path)
     with pytest.raises(OnnxBackendError, match=rf'crops must be \(B, 3, {h}, {w}\).*\(1, 3, 100, 100\)'):
         runner(np.zeros((1, 3, 100, 100), np.float32))
@@ -191,23 +202,42 @@ def test_models_without_a_pose_network_are_refused(body_model_root, tmp_path):
     assert not osp.exists(tmp_path / 'x.onnx')
 
 
-@pytest.mark.slow
-def test_export_tool_checks_parity(body_model_root, tmp_path):
-    out = str(tmp_path / 'tool.onnx')
-    cmd = [sys.executable, osp.join(REPO, 'tools', 'export_onnx.py'), CONFIG, 'none', '--out', out,
-           '--check', '--repeats', '1',
-           '--cfg-options', *cfg_options_args(_overrides(body_model_root))]
-    res = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
-    assert res.returncode == 0, res.stderr[-3000:]
-    assert 'batch 1: max abs diff vertices' in res.stdout and 'batch 3: max abs diff' in res.stdout
-    worst = float(res.stdout.split('max abs diff (3D outputs, metres; camera): ')[1].split()[0])
+@SLOW_EXPORT
+def test_export_tool_checks_parity(exported, body_model_root, tmp_path):
+    *_, path, _, stdout = exported
+    assert 'batch 1: max abs diff vertices' in stdout and 'batch 3: max abs diff' in stdout
+    worst = float(stdout.split('max abs diff (3D outputs, metres; camera): ')[1].split()[0])
     assert worst <= TOL
     from mmengine.config import Config
-    assert OnnxMeshModel(out).input_size == config_crop_size(Config.fromfile(CONFIG))
-    # a checkpoint of another model: one clear line, exit status 2
+    assert OnnxMeshModel(path).input_size == config_crop_size(Config.fromfile(CONFIG))
+    # a checkpoint of another model: one clear line, exit status 2, before any export
     bad = tmp_path / 'other.pth'
     torch.save({'state_dict': {'foo.weight': torch.zeros(2)}}, str(bad))
-    cmd[3] = str(bad)
-    res = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
+    out = str(tmp_path / 'other.onnx')
+    res = subprocess.run(_tool_cmd(body_model_root, str(bad), out), cwd=REPO, capture_output=True,
+                         text=True, timeout=600)
     assert res.returncode == 2 and 'export_onnx.py: error:' in res.stderr
     assert 'does not fit the model' in res.stderr and 'Traceback' not in res.stderr
+    assert not osp.exists(out)
+
+
+@SLOW_EXPORT
+def test_inferencer_onnx_backend_matches_pytorch(exported, body_model_root, tmp_path_factory):
+    """MeshInferencer end to end (whole-image crop, full-image camera) through onnxruntime vs PyTorch."""
+    from mmengine.config import Config
+    from test_inferencer_toy import inference_toy
+
+    from mmpose_mpt.apis import MeshInferencer
+    *_, path, ckpt, _ = exported
+    cfg = Config.fromfile(CONFIG)
+    cfg.merge_from_dict(_overrides(body_model_root))
+    image = inference_toy(tmp_path_factory)['images'][2]
+    torch_inf = MeshInferencer(cfg, ckpt, device='cpu', det_model='whole_image')
+    ort_inf = MeshInferencer(cfg, backend='onnxruntime', onnx_file=path, device='cpu',
+                             det_model='whole_image')
+    a = next(torch_inf(image))['predictions'][0][0]
+    b = next(ort_inf(image))['predictions'][0][0]
+    diff = np.abs(np.asarray(a['vertices']) - np.asarray(b['vertices'])).max()
+    print(f'onnxruntime vs pytorch, full-image vertices: max abs diff {diff:.2e} m')
+    assert diff <= TOL
+    assert np.abs(np.asarray(a['vertices']).std(0)).min() > 1e-3    # a mesh, not one point
