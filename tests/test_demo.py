@@ -63,6 +63,23 @@ def test_demo_errors_are_one_line(toy, tmp_path, capsys):
     assert '--export needs --pred-out-dir' in capsys.readouterr().err
 
 
+def test_demo_with_given_boxes_needs_no_detector(toy, tmp_path, capsys):
+    """--bboxes: the person boxes of one image replace the detector (none built, no weights needed)."""
+    import demo
+
+    from mmpose_mpt.apis import load_result_json
+    image = osp.join(toy['images'], '000000.jpg')
+    boxes = [[10, 20, 110, 140], [150, 30, 260, 200]]
+    rc = demo.main([image, '--model', toy['cfg'], '--weights', toy['ckpt'], '--bboxes',
+                    *[str(v) for b in boxes for v in b], '--pred-out-dir', str(tmp_path / 'pred')])
+    assert rc == 0 and '1 image(s), 2 person(s)' in capsys.readouterr().out
+    doc = load_result_json(tmp_path / 'pred' / '000000.json')
+    np.testing.assert_allclose(doc['boxes'][:, :4], boxes)
+    with pytest.raises(SystemExit):
+        demo.main([image, '--bboxes', '1', '2', '3'])
+    assert '--bboxes takes 4 numbers (x1 y1 x2 y2) per person, got 3' in capsys.readouterr().err
+
+
 def test_benchmark_prints_every_stage(toy, capsys):
     import benchmark_inference
     rc = benchmark_inference.main(['--model', toy['cfg'], '--weights', toy['ckpt'], '--images', toy['images'],

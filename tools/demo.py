@@ -2,11 +2,12 @@
 
     python tools/demo.py INPUTS [--model CONFIG_OR_ALIAS] [--weights CKPT] [--det-model CFG|whole_image]
         [--vis-out-dir DIR] [--pred-out-dir DIR] [--device cpu] [--fit-smpl] [--export obj|ply]
-        [--backend pytorch|onnxruntime --onnx-file F] [--side-view] [--draw-bbox] [--cfg-options ...]
+        [--backend pytorch|onnxruntime --onnx-file F] [--side-view] [--draw-bbox] [--bboxes X1 Y1 X2 Y2 ...]
+    [--cfg-options ...]
 
-    # the toy model of the quickstart on a rendered toy image, one person filling the image
-    python tools/demo.py data/toy/images/images/test/000000.jpg --model mpt-toy-wo-finetune \\
-        --det-model whole_image --vis-out-dir vis_results --pred-out-dir predictions --fit-smpl --export obj
+    # the quickstart's fine-tuned toy model on a held-out toy image, with the person's box (its label)
+    python tools/demo.py data/toy/images/images/test/000000.jpg --model mpt-toy --bboxes 60 41 167 148 \\
+        --vis-out-dir vis_results --pred-out-dir predictions --fit-smpl --export obj --side-view
 
 INPUTS: an image, a folder of images, a video file or ``webcam[:id]``. ``--vis-out-dir``: the image(s) /
 video with the meshes rendered over them (+ side view). ``--pred-out-dir``: one JSON per image (boxes,
@@ -17,6 +18,8 @@ per person. Nothing is downloaded: the model, checkpoint and detector weights mu
 import argparse
 import os.path as osp
 import sys
+
+import numpy as np
 
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), '..'))
 
@@ -33,6 +36,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                                        "mmpose's RTMDet-m person config, weights under checkpoints/)")
     p.add_argument('--det-weights', help='person detector checkpoint (local file)')
     p.add_argument('--det-cat-ids', type=int, nargs='+', default=[0], help='person class ids of the detector')
+    p.add_argument('--bboxes', type=float, nargs='+', metavar='X1 Y1 X2 Y2',
+                   help='person boxes of a single image input in pixels, 4 numbers per person: used instead of '
+                        'the detector')
     p.add_argument('--bbox-thr', type=float, default=0.3, help='detection score threshold')
     p.add_argument('--nms-thr', type=float, default=0.3, help='IoU threshold of the box NMS')
     p.add_argument('--device', default='cpu', help='torch device, e.g. cpu or cuda:0')
@@ -60,6 +66,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         p.error('--backend onnxruntime needs --onnx-file')
     if args.focal_length is not None and len(args.focal_length) not in (1, 2):
         p.error('--focal-length takes f or fx fy')
+    if args.bboxes is not None and len(args.bboxes) % 4:
+        p.error(f'--bboxes takes 4 numbers (x1 y1 x2 y2) per person, got {len(args.bboxes)}')
     return args
 
 
@@ -79,13 +87,17 @@ def main(argv=None) -> int:
         check_cfg_options(cfg, args.cfg_options)
         cfg.merge_from_dict(args.cfg_options)
         model = cfg
-    inferencer = MeshInferencer(model, weights, device=args.device, det_model=args.det_model,
+    # given boxes replace the detector: none is built (its weights need not be here)
+    det_model = args.det_model or ('whole_image' if args.bboxes is not None else None)
+    inferencer = MeshInferencer(model, weights, device=args.device, det_model=det_model,
                                 det_weights=args.det_weights, det_cat_ids=args.det_cat_ids, backend=args.backend,
                                 onnx_file=args.onnx_file, focal_length=args.focal_length,
                                 render_backend=args.render_backend, show_progress=True)
     n_img = n_person = 0
     empty = []
-    for result in inferencer(args.inputs, bbox_thr=args.bbox_thr, nms_thr=args.nms_thr, show=args.show,
+    bboxes = None if args.bboxes is None else [np.asarray(args.bboxes, np.float32).reshape(-1, 4)]
+    for result in inferencer(args.inputs, bboxes=bboxes, bbox_thr=args.bbox_thr, nms_thr=args.nms_thr,
+                             show=args.show,
                              vis_out_dir=args.vis_out_dir, pred_out_dir=args.pred_out_dir,
                              fit_smpl=args.fit_smpl, export=args.export, save_vertices=not args.no_vertices,
                              side_view=args.side_view, draw_bbox=args.draw_bbox, alpha=args.alpha):
