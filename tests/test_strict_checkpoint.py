@@ -1,5 +1,6 @@
 """A checkpoint that does not fit the model is one clear error; intended partial loads are explicit."""
 import logging
+import os
 import os.path as osp
 import subprocess
 import sys
@@ -143,10 +144,14 @@ def _test_tool(ckpt, opts, work_dir, *extra):
     return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
 
 
-def _test_in_process(capfd, ckpt, opts, work_dir, *extra):
+def _test_in_process(capfd, monkeypatch, ckpt, opts, work_dir, *extra):
     """tools/test.py as ``_test_tool`` runs it, in this process (saves ~8 s of start-up per run); stdout /
-    stderr captured at the file descriptors, where mmengine's logger writes."""
+    stderr captured at the file descriptors, where mmengine's logger writes. What the run leaves behind
+    is undone: its loggers (their handlers write to the capture, closed after the test) and message
+    hubs, LOCAL_RANK, sys.argv, the working directory."""
     import importlib.util
+
+    from mmengine.logging import MessageHub, MMLogger
 
     from mmpose_mpt.utils.cli import run_tool
     spec = importlib.util.spec_from_file_location('mpt_test_tool', osp.join(REPO, 'tools', 'test.py'))
@@ -155,19 +160,27 @@ def _test_in_process(capfd, ckpt, opts, work_dir, *extra):
     argv = ['test.py', CONFIG, str(ckpt), '--work-dir', str(work_dir), '--cfg-options',
             *cfg_options_args(dict(opts, **{'test_dataloader.dataset.max_meshes': 2,
                                             'test_dataloader.batch_size': 8})), *extra]
+    monkeypatch.chdir(REPO)
+    monkeypatch.setattr(sys, 'argv', argv)
+    monkeypatch.setenv('LOCAL_RANK', os.environ.get('LOCAL_RANK', '0'))   # restored after the test
+    managers = {cls: set(cls._instance_dict) for cls in (MMLogger, MessageHub)}
     capfd.readouterr()
-    before = sys.argv
-    sys.argv = argv
     try:
         rc = run_tool(tool.main, 'test.py')
     finally:
-        sys.argv = before
+        for cls, before in managers.items():
+            for name in [n for n in cls._instance_dict if n not in before]:
+                instance = cls._instance_dict.pop(name)
+                for handler in getattr(instance, 'handlers', [])[:]:
+                    handler.close()
+                    instance.removeHandler(handler)
     out, err = capfd.readouterr()
     return SimpleNamespace(returncode=rc, stdout=out, stderr=err)
 
 
 @pytest.mark.slow
-def test_tools_test_refuses_a_wrong_checkpoint_and_loads_the_right_one(toy_checkpoints, tmp_path, capfd):
+def test_tools_test_refuses_a_wrong_checkpoint_and_loads_the_right_one(toy_checkpoints, tmp_path, capfd,
+                                                                      monkeypatch):
     d, opts = toy_checkpoints
     # the command line once, end to end; the other cases in this process
     proc = _test_tool(d / 'wrong.pth', opts, tmp_path / 'w')
@@ -177,14 +190,14 @@ def test_tools_test_refuses_a_wrong_checkpoint_and_loads_the_right_one(toy_check
     assert f'{d / "wrong.pth"}: the checkpoint does not fit the model MeshEstimator' in err[-1]
     assert 'Epoch(test)' not in proc.stdout + proc.stderr          # nothing was scored
 
-    proc = _test_in_process(capfd, d / 'partial.pth', opts, tmp_path / 'p')
+    proc = _test_in_process(capfd, monkeypatch, d / 'partial.pth', opts, tmp_path / 'p')
     assert proc.returncode == 2 and 'head.upsampling' in proc.stderr
-    proc = _test_in_process(capfd, d / 'partial.pth', opts, tmp_path / 'p2', 'load_partial=True')
+    proc = _test_in_process(capfd, monkeypatch, d / 'partial.pth', opts, tmp_path / 'p2', 'load_partial=True')
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert 'partial load of' in proc.stdout + proc.stderr and 'missing (kept as initialised): head.upsampling' \
         in proc.stdout + proc.stderr
 
-    proc = _test_in_process(capfd, d / 'good.pth', opts, tmp_path / 'g')
+    proc = _test_in_process(capfd, monkeypatch, d / 'good.pth', opts, tmp_path / 'g')
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert 'Epoch(test)' in proc.stdout + proc.stderr and 'partial load' not in proc.stdout + proc.stderr
 

@@ -128,6 +128,8 @@ def test_quickstart_pretraining_smoke(toy_data_root, quickstart_module, tmp_path
     # tiny head is still at its mean mesh (dropping 30 % of its heatmaps changes nothing), so the order
     # is chance; the quickstart's own run shows it (oracle 108 vs 135 mm MPJPE).
     assert images['oracle_pose_maps'] != images['toy_pose_net']
+    assert all(0 < images[k][m] < results['before']['mpjpe'] for k in ('oracle_pose_maps', 'toy_pose_net')
+               for m in ('mpjpe', 'pa_mpjpe', 'mpve', 'pa_mpvpe'))        # finite, below the untrained head's
     assert osp.getsize(tmp_path / 'images_wo_finetune.png') > 1000
     # end-to-end fine-tuning on the toy train images, from the pre-trained head and the pose network
     ft = quickstart_module.finetune_and_evaluate(

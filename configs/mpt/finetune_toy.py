@@ -1,7 +1,8 @@
 # End-to-end fine-tuning of the embedded default (Sec. 3.3 on rendered toy images): the toy-pre-trained
 # MPT head (load_from, configs/mpt/pretrain_toy.py) + the toy 2D pose network (model.pose_net_checkpoint,
 # configs/mpt/pose_net_toy.py), trained together on the toy images' train split (METRO TSV, METRO / SPIN
-# augmentation) with the pre-training losses, evaluated on the held-out test split.
+# augmentation) with the pre-training losses, evaluated on the held-out test split. The head's settings
+# are the toy pre-training's (no MVM, no dropout).
 #
 #   python tools/train.py configs/mpt/finetune_toy.py \
 #       --cfg-options load_from=work_dirs/pretrain_toy/epoch_4.pth \

@@ -4,12 +4,15 @@ PyTorch's CPU tensors come from plain ``malloc``. glibc serves blocks above its 
 most) with a fresh ``mmap`` and unmaps them on free, so every step re-faults those pages in, zero-filled,
 one by one. MPT's up-sampling weight is 6890 x 1723 (47 MB): its gradient, Adam's update and the
 activations around it take that path at every step. Keeping freed memory in the heap removes the page
-faults: a training step of the embedded default's head (batch 8, 1 thread) 401 -> 321 ms
-(``python tools/benchmark_cpu_allocator.py``, both measured side by side: ratio 1.25); the up-sampling
+faults: a training step of the embedded default's head (batch 4, 1 thread) 324 -> 208 ms
+(``python tools/benchmark_cpu_allocator.py``, both measured side by side: ratio 1.55); the up-sampling
 weight gradient alone 63 -> 32 ms.
 
 The cost is that the process keeps its peak heap until it exits, which is what a training or test job
-does anyway. ``MMPOSE_MPT_KEEP_FREED_MEMORY=0`` turns it off.
+does anyway (each forked DataLoader worker keeps its own). ``MMPOSE_MPT_KEEP_FREED_MEMORY=0`` on the
+top-level command turns it off (the processes a tuned one starts inherit the ``MALLOC_*_`` variables);
+malloc settings of your own (``MALLOC_MMAP_MAX_``, ``MALLOC_TRIM_THRESHOLD_``, ``GLIBC_TUNABLES``) are
+left alone.
 """
 import ctypes
 import ctypes.util
@@ -27,10 +30,13 @@ def keep_freed_memory(children: bool = True) -> bool:
     read at their start-up; forked DataLoader workers inherit the setting itself).
 
     Returns:
-        True when the setting took effect; False on a C library without ``mallopt`` (not glibc), or
-        when ``MMPOSE_MPT_KEEP_FREED_MEMORY=0``.
+        True when the setting took effect; False on a C library without ``mallopt`` (not glibc), when
+        ``MMPOSE_MPT_KEEP_FREED_MEMORY=0``, or when the environment already has malloc settings (a
+        process started by a tuned one: those are the same settings).
     """
     if os.environ.get('MMPOSE_MPT_KEEP_FREED_MEMORY', '1') == '0':
+        return False
+    if any(key in os.environ for key in (*_ENV, 'GLIBC_TUNABLES')):   # the user's own malloc settings
         return False
     try:
         libc = ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6')
@@ -40,6 +46,5 @@ def keep_freed_memory(children: bool = True) -> bool:
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     ok = mallopt(_M_MMAP_MAX, 0) == 1 and mallopt(_M_TRIM_THRESHOLD, 2**31 - 1) == 1
     if ok and children:
-        for key, value in _ENV.items():
-            os.environ.setdefault(key, value)
+        os.environ.update(_ENV)
     return ok
