@@ -163,7 +163,8 @@ class MPTHead(BaseModule):
         num_heads: attention heads per layer (int or one per block; paper: 4).
         mlp_ratio: MLP width / hidden size inside each layer (MeshGraphormer: 2, METRO: 4).
         mvm_ratio: probability that a joint/vertex query is masked in training (Masked Vertex
-            Modeling; METRO / MeshGraphormer: 0.3); 0 disables it.
+            Modeling; METRO / MeshGraphormer: 0.3); 0 disables it and freezes the then unused mask token
+            (set at construction: build the head with the ratio it trains with).
         input_mode: ``'heatmap'``: (B, K, H, W) maps; ``'coords'``: (B, K, 3) = normalised crop
             coordinates (x, y) in [-1, 1] + visibility (coordinates of invisible joints are ignored).
         dropout: attention / MLP / embedding dropout (METRO / MeshGraphormer: 0.1). On CUDA the fused
