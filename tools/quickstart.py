@@ -172,6 +172,14 @@ def pick_render_samples(dataset, num: int, views_per_mesh: int = 2) -> list:
     return [best[seq][1] * views + v for seq in order[:num] for v in range(min(views_per_mesh, views))]
 
 
+def tile_framing(points: np.ndarray, size: int, fill: float) -> np.ndarray:
+    """``render_mesh``'s (s, ox, oy) that centres (N, 2) orthographic points in a ``size`` x ``size`` tile,
+    their larger extent ``fill`` of its side."""
+    lo, hi = points.min(0), points.max(0)
+    s = fill * size / max(float((hi - lo).max()), 1e-6)
+    return np.array([s, size / 2 - s * (lo[0] + hi[0]) / 2, size / 2 - s * (lo[1] + hi[1]) / 2])
+
+
 def render_predictions(runner, out_file: str, num: int = 5, tile: int = 200) -> None:
     """Predicted vs ground-truth meshes of held-out meshes of ``num`` sequences (:func:`pick_render_samples`:
     other sequences, motions and bodies), each seen by two virtual cameras, in the camera's view and from
@@ -186,8 +194,7 @@ def render_predictions(runner, out_file: str, num: int = 5, tile: int = 200) -> 
         data = model.data_preprocessor(batch, False)
         samples = model(**data, mode='predict')
     faces = model.data_preprocessor.body_models[0].faces
-    side = np.array([[0., 0., -1.], [0., 1., 0.], [1., 0., 0.]])   # camera frame seen from its right
-    half = tile / 2
+    side = np.array([[0., 0., -1.], [0., 1., 0.], [1., 0., 0.]])   # camera frame seen from its left
     panels = []
     for ds in samples:
         gt, p = ds.gt_instances.vertices[0], ds.pred_instances
@@ -195,10 +202,7 @@ def render_predictions(runner, out_file: str, num: int = 5, tile: int = 200) -> 
         tiles = []
         for rot in (np.eye(3), side):
             # orthographic, camera frame (x right, y down), framed on the ground truth
-            g = gt @ rot.T
-            lo, hi = g[:, :2].min(0), g[:, :2].max(0)
-            s = 0.8 * tile / (hi - lo).max()
-            so = np.array([s, half - s * (lo[0] + hi[0]) / 2, half - s * (lo[1] + hi[1]) / 2])
+            so = tile_framing((gt @ rot.T)[:, :2], tile, 0.8)
             tiles += [render_mesh(v, faces, size=(tile, tile), rotation=rot, scale_offset=so, color=col)
                       for v, col in ((pred, (120, 180, 240)), (gt, (150, 200, 150)))]
         panel = np.concatenate(tiles, axis=1)
@@ -411,10 +415,7 @@ def side_view(vertices: np.ndarray, faces: np.ndarray, size: int, color) -> np.n
     """The mesh seen from its right (camera frame rotated 90 deg about the vertical), framed."""
     from mmpose_mpt.visualization import render_mesh
     rot = np.array([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [-1.0, 0.0, 0.0]])   # x <- z, depth <- -x
-    v = vertices @ rot.T
-    lo, hi = v[:, :2].min(0), v[:, :2].max(0)
-    s = 0.85 * size / max(float((hi - lo).max()), 1e-6)
-    so = np.array([s, size / 2 - s * (lo[0] + hi[0]) / 2, size / 2 - s * (lo[1] + hi[1]) / 2])
+    so = tile_framing((vertices @ rot.T)[:, :2], size, 0.85)
     return render_mesh(vertices, faces, size=(size, size), rotation=rot, scale_offset=so, color=color)
 
 
