@@ -61,6 +61,14 @@ def project_orthographic(points: np.ndarray, rotation: np.ndarray,
     return v[:, :2] * scale_offset[0] + scale_offset[1:]
 
 
+def two_sided_shade(tri: np.ndarray, light: np.ndarray) -> np.ndarray:
+    """(F,) flat shading factors of triangles (F, 3, 3) under the unit light direction ``light``:
+    two-sided Lambert over 0.35 ambient (meshes are seen from any side: side views, open toy meshes)."""
+    normals = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    normals /= np.linalg.norm(normals, axis=1, keepdims=True) + 1e-12
+    return 0.35 + 0.65 * np.abs(normals @ light)
+
+
 def render_mesh(vertices: np.ndarray,
                 faces: np.ndarray,
                 size: Tuple[int, int] = (512, 512),
@@ -114,13 +122,8 @@ def render_mesh(vertices: np.ndarray,
         pix = project_orthographic(vertices, rotation, scale_offset)
         depth = view_v[:, 2]
 
-    tri = view_v[faces]                                     # (F, 3, 3)
-    normals = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-    normals /= np.linalg.norm(normals, axis=1, keepdims=True) + 1e-12
     light = np.asarray(light_dir, dtype=np.float64)
-    light /= np.linalg.norm(light)
-    # Two-sided shading: the toy and real meshes are viewed from any side.
-    shade = 0.35 + 0.65 * np.abs(normals @ light)
+    shade = two_sided_shade(view_v[faces], light / np.linalg.norm(light))
     order = np.argsort(-depth[faces].mean(axis=1))          # far to near
     pts = np.round(pix[faces] * 16).astype(np.int32)        # 4 fractional bits for smooth edges
     if face_colors is not None:

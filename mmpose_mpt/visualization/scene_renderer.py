@@ -31,6 +31,7 @@ import cv2
 import numpy as np
 
 from ..utils.cli import MPTUserError
+from .mesh_renderer import two_sided_shade
 
 __all__ = ['available_backends', 'render_meshes', 'render_side_view', 'SceneRenderError', 'BACKENDS',
            'DEFAULT_COLORS']
@@ -301,10 +302,7 @@ def _render_painter(width: int, height: int, verts: List[np.ndarray], faces: np.
         lo, hi = pix.min(axis=1), pix.max(axis=1)
         inside = (hi[:, 0] >= 0) & (lo[:, 0] < width) & (hi[:, 1] >= 0) & (lo[:, 1] < height)
         tri, z, pix = tri[inside], z[inside], np.clip(pix[inside], -lim, lim)
-        normals = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-        normals /= np.linalg.norm(normals, axis=1, keepdims=True) + 1e-12
-        # two-sided Lambert: meshes may be seen from any side (side view, open toy meshes)
-        shade = 0.35 + 0.65 * np.abs(normals @ _LIGHT_DIR)
+        shade = two_sided_shade(tri, _LIGHT_DIR)
         col_all.append(np.clip(np.asarray(col, np.float64)[None] * shade[:, None], 0, 255))
         pts_all.append(np.round(pix * 16).astype(np.int32))     # 4 fractional bits: smooth edges
         depth_all.append(z.mean(axis=1))
